@@ -60,3 +60,7 @@ class OrderList(msgspec.Struct, forbid_unknown_fields=True):
 
 class Health(msgspec.Struct, forbid_unknown_fields=True):
     status: str
+
+
+# Built once: decoding straight into the struct validates every constraint above in one pass.
+CREATE_ORDER_DECODER = msgspec.json.Decoder(CreateOrder)
