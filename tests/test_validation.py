@@ -66,7 +66,7 @@ async def test_the_largest_valid_order_is_accepted(user: UserClient) -> None:
 
 
 async def test_a_body_over_the_size_limit_is_413_with_detail(user: UserClient) -> None:
-    oversized = b'{"order": [{"product": "' + b"x" * 70_000 + b'", "size": "small"}]}'
+    oversized = b'{"order": [{"product": "' + b"x" * 300_000 + b'", "size": "small"}]}'
     response = await user.post("/orders", content=oversized, headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["detail"]
