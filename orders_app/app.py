@@ -6,10 +6,12 @@ import logging
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.types import ASGIApp
 
 from orders_app.api.auth import Authenticator
 from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import live, ready
+from orders_app.api.middleware import AccessLog, ConcurrencyLimit, configure_access_logger
 from orders_app.api.openapi import openapi_router
 from orders_app.api.orders import OrdersController
 from orders_app.auth.keys import KeyConfigError, load_public_key
@@ -61,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def dispose_database() -> None:
         await database.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[OrdersController, live, ready, openapi_router()],
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
@@ -70,3 +72,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_shutdown=[dispose_database],
         state=State({"database": database, "authenticator": authenticator, "settings": settings}),
     )
+    # Wrapped around Litestar's whole ASGI handler (not its per-route middleware stack) so that every
+    # request, including a 404 for an unknown path, is limited and logged.
+    handler: ASGIApp = ConcurrencyLimit(app.asgi_handler, settings.max_concurrency)
+    if settings.access_log:
+        handler = AccessLog(handler, configure_access_logger())
+    app.asgi_handler = handler
+    return app

@@ -104,6 +104,13 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "log_level": settings.log_level,
         # The server header tells an attacker which stack to probe and a client nothing useful.
         "server_header": False,
+        # The app writes its own structured access log (orders_app.api.middleware.AccessLog).
+        "access_log": False,
+        # uvicorn has no timeout for reading a request's headers; these bound what a slow or
+        # malicious client can hold: header bytes per request, and open connections per process
+        # (answered with a plain-text 503 by uvicorn once reached; see docs/limits.md).
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "limit_concurrency": settings.max_connections,
     }
 
 

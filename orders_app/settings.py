@@ -94,7 +94,15 @@ class Settings:
     keepalive_timeout: float = 5.0
     # Large enough for the biggest valid order (100 items of 200 characters, even fully \u-escaped).
     max_body_bytes: int = 262_144
+    # Requests in flight per process before new ones are refused with 503 (health probes exempt).
     max_concurrency: int = 256
+    # Open connections per process (idle keep-alive and half-sent requests included) before uvicorn
+    # itself answers 503: the backstop for clients that hold sockets without completing a request.
+    max_connections: int = 1024
+    # Request line plus headers; h11 answers 400 to anything larger before the app sees it.
+    max_header_bytes: int = 16_384
+    # One JSON line per request on stdout (uvicorn's own access log is always off).
+    access_log: bool = True
     log_level: str = "info"
 
     @classmethod

@@ -1,0 +1,158 @@
+"""Pure-ASGI layers around the whole application: the access log and the in-flight request limit.
+
+They wrap Litestar's ASGI handler rather than sitting in Litestar's middleware stack, because that
+stack runs only for requests that matched a route: a 404 or 405 would be neither logged nor counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+
+ACCESS_LOGGER = "orders_app.access"
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
+
+# A caller's id is echoed into our response and our logs, so it must be short and inert: no spaces,
+# quotes or control characters that could forge a log line or split a header. Anything else is replaced.
+_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=-]{1,128}")
+
+OVERLOADED = "The service is handling too many requests; please retry shortly."
+
+
+def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The caller's X-Request-ID when it is well-formed, otherwise a fresh random one."""
+    for name, value in headers:
+        if name == _REQUEST_ID_KEY and _VALID_REQUEST_ID.fullmatch(value):
+            return value.decode("ascii")
+    return uuid.uuid4().hex
+
+
+class AccessLog:
+    """One JSON line per HTTP request, written after the response has been sent.
+
+    The line carries method, path (without the query string: it is client input of unbounded size
+    and nothing an operator needs to follow a request), status, duration, request id and client
+    address. Headers and bodies are never logged, so a bearer token cannot end up in a log file.
+    """
+
+    def __init__(self, app: ASGIApp, logger: logging.Logger) -> None:
+        self._app = app
+        self._logger = logger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_from(scope["headers"])
+        header_value = request_id.encode("ascii")
+        status = 0
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != _REQUEST_ID_KEY]
+                headers.append((_REQUEST_ID_KEY, header_value))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_with_request_id)
+        except BaseException:
+            # The server answers 500 when the application raises before responding.
+            status = status or 500
+            raise
+        finally:
+            self._write(scope, status, started, request_id)
+
+    def _write(self, scope: HTTPScope, status: int, started: float, request_id: str) -> None:
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        client = scope.get("client")
+        record = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "event": "request",
+            "method": scope["method"],
+            "path": scope["path"],
+            # 0: the client went away before any response was started.
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "request_id": request_id,
+            "client": client[0] if client else None,
+        }
+        self._logger.info(json.dumps(record, separators=(",", ":")))
+
+
+def configure_access_logger() -> logging.Logger:
+    """The access logger writes bare JSON lines to stdout, apart from the human-oriented logs on stderr."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        # Not propagated: a root handler would print each line a second time, with a level prefix.
+        logger.propagate = False
+    return logger
+
+
+class ConcurrencyLimit:
+    """Answers 503 at once, as JSON with Retry-After, while `limit` requests are already in flight.
+
+    Shedding load at the door keeps latency bounded for the requests that are admitted: without it an
+    overloaded process queues every request (for the database pool, the SQLite write lock, the CPU)
+    until clients time out, and the work done for them is wasted. The count is per process; with N
+    workers the service admits N x limit. Paths under `exempt_prefixes` (the health probes) are never
+    refused, so an orchestrator does not restart or drain a process merely because it is busy.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        *,
+        exempt_prefixes: tuple[str, ...] = ("/health/",),
+        retry_after_seconds: int = 1,
+    ) -> None:
+        self._app = app
+        self._limit = limit
+        self._exempt_prefixes = exempt_prefixes
+        self._body = json.dumps({"detail": OVERLOADED}).encode()
+        self._headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(self._body)).encode()),
+            (b"retry-after", str(retry_after_seconds).encode()),
+        ]
+        # One event loop per process: plain integer arithmetic between awaits needs no lock.
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith(self._exempt_prefixes):
+            await self._app(scope, receive, send)
+            return
+        if self.in_flight >= self._limit:
+            await self._refuse(send)
+            return
+        self.in_flight += 1
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _refuse(self, send: Send) -> None:
+        start: Any = {"type": "http.response.start", "status": 503, "headers": self._headers}
+        await send(start)
+        body: Any = {"type": "http.response.body", "body": self._body, "more_body": False}
+        await send(body)

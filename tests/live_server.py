@@ -1,0 +1,109 @@
+"""A real `orders-app serve` process on 127.0.0.1 for the tests that need true concurrency or faults.
+
+The in-process test client drives the app on the test's own event loop, one request at a time in
+practice; the hardening tests need many sockets in flight at once, a server that can be SIGKILLed,
+and a database that can vanish under a running process. This module starts the console command
+exactly as an operator would, with the environment the test gives it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+CLI = [sys.executable, "-m", "orders_app"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The test runner's environment without any app setting it may carry, plus `extra`."""
+    prefixes = ("DB_", "JWT_", "AUTH_", "MAX_", "ACCESS_LOG", "KEEPALIVE", "MIGRATE_", "SQLITE_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+    env.update(extra)
+    return env
+
+
+class LiveServer:
+    """`orders-app serve` on a free port; stdout (the access log) and stderr go to files in `workdir`."""
+
+    def __init__(self, workdir: Path, env: Mapping[str, str], *, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.env = dict(env)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stdout_path = workdir / f"server-{self.port}.out"
+        self.stderr_path = workdir / f"server-{self.port}.err"
+        self._files: list[IO[bytes]] = []
+
+    def start(self, timeout: float = 60.0) -> LiveServer:
+        stdout = self.stdout_path.open("ab")
+        stderr = self.stderr_path.open("ab")
+        self._files = [stdout, stderr]
+        self.process = subprocess.Popen(
+            [*CLI, "serve", "--port", str(self.port)],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited with {self.process.returncode}:\n{self.stderr()}")
+            try:
+                if httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"serve did not answer /health/live within {timeout} s:\n{self.stderr()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, no flushing, exactly like an OOM kill or a power cut."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+        self._close_files()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._close_files()
+
+    def _close_files(self) -> None:
+        for handle in self._files:
+            handle.close()
+        self._files = []
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
