@@ -1,0 +1,165 @@
+"""The structured access log: one JSON line per request, a request id echoed back, no secrets logged."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from orders_app.api.middleware import ACCESS_LOGGER, AccessLog, request_id_from
+from tests.conftest import TokenMinter, run_migrations
+from tests.factories import item, new_user, order_body
+from tests.live_server import LiveServer, base_env
+
+FIELDS = {"ts", "event", "method", "path", "status", "duration_ms", "request_id", "client"}
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(record.getMessage()))
+
+
+@pytest.fixture
+def captured() -> Iterator[tuple[logging.Logger, Lines]]:
+    logger = logging.getLogger(f"{ACCESS_LOGGER}.test")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = Lines()
+    logger.addHandler(handler)
+    yield logger, handler
+    logger.removeHandler(handler)
+
+
+Headers = list[tuple[bytes, bytes]]
+
+
+async def _call(app: Any, path: str, headers: Headers, query: bytes = b"") -> dict[str, Any]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": query,
+        "headers": headers,
+        "client": ("127.0.0.7", 50000),
+    }
+    await app(scope, receive, send)
+    return sent[0]
+
+
+async def ok(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": [(b"x-request-id", b"spoofed")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def test_one_line_per_request_with_the_callers_request_id(captured: Any) -> None:
+    logger, handler = captured
+    start = await _call(
+        AccessLog(ok, logger), "/orders", [(b"x-request-id", b"trace-42.a:b")], query=b"limit=5&cursor=x"
+    )
+
+    assert [value for name, value in start["headers"] if name == b"x-request-id"] == [b"trace-42.a:b"]
+    (line,) = handler.lines
+    assert set(line) == FIELDS
+    assert line["event"] == "request"
+    assert line["method"] == "GET"
+    assert line["path"] == "/orders"  # the query string is not logged
+    assert line["status"] == 204
+    assert line["request_id"] == "trace-42.a:b"
+    assert line["client"] == "127.0.0.7"
+    assert isinstance(line["duration_ms"], float)
+    assert line["duration_ms"] >= 0
+
+
+@pytest.mark.parametrize(
+    "supplied",
+    [b"", b"has space", b'quote"d', b"new\nline", b"x" * 129, "caf\u00e9".encode()],
+    ids=["empty", "space", "quote", "newline", "too-long", "non-ascii"],
+)
+async def test_a_malformed_request_id_is_replaced_by_a_generated_one(captured: Any, supplied: bytes) -> None:
+    logger, handler = captured
+    start = await _call(AccessLog(ok, logger), "/orders", [(b"x-request-id", supplied)])
+    echoed = dict(start["headers"])[b"x-request-id"].decode()
+    assert re.fullmatch(r"[0-9a-f]{32}", echoed)
+    assert handler.lines[0]["request_id"] == echoed
+
+
+def test_request_ids_are_generated_fresh_when_absent() -> None:
+    assert request_id_from([]) != request_id_from([])
+    assert request_id_from([(b"x-request-id", b"x" * 128)]) == "x" * 128
+
+
+async def test_an_application_crash_is_logged_as_500(captured: Any) -> None:
+    logger, handler = captured
+
+    async def crash(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await _call(AccessLog(crash, logger), "/orders", [])
+    assert handler.lines[0]["status"] == 500
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, keys: Any) -> Iterator[LiveServer]:
+    workdir = tmp_path_factory.mktemp("access-log")
+    db_url = f"sqlite:///{workdir / 'orders.db'}"
+    run_migrations(db_url)
+    env = base_env(DB_URL=db_url, MIGRATE_ON_START="false", JWT_PUBLIC_KEY_FILE=str(keys.public_key))
+    with LiveServer(workdir, env) as live:
+        yield live
+
+
+def test_the_server_logs_json_lines_only_and_never_the_token_or_body(
+    server: LiveServer, token_for: TokenMinter
+) -> None:
+    token = token_for(new_user())
+    marker = "secret-product-marker"
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        created = client.post(
+            "/orders", json=order_body(item(product=marker)), headers={**auth, "X-Request-ID": "req-1"}
+        )
+        fetched = client.get(f"/orders/{created.json()['id']}?x=1", headers=auth)
+        missing = client.get("/no/such/path")
+        refused = client.get("/orders", headers={"Authorization": "Bearer not-a-token"})
+    server.stop()  # flushes and closes the log files
+
+    assert created.headers["x-request-id"] == "req-1"
+    generated = fetched.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    lines = [json.loads(line) for line in server.stdout().splitlines() if line.strip()]
+    # Exactly the four requests above, plus the readiness polls made while the server started.
+    ours = [line for line in lines if not line["path"].startswith("/health/")]
+    assert [(line["method"], line["path"], line["status"]) for line in ours] == [
+        ("POST", "/orders", 201),
+        ("GET", f"/orders/{created.json()['id']}", 200),
+        ("GET", "/no/such/path", 404),
+        ("GET", "/orders", 401),
+    ]
+    assert ours[0]["request_id"] == "req-1"
+    assert ours[1]["request_id"] == generated
+    assert missing.headers["x-request-id"] == ours[2]["request_id"]
+    assert refused.headers["x-request-id"] == ours[3]["request_id"]
+    everything = server.stdout() + server.stderr()
+    assert token not in everything
+    assert "not-a-token" not in everything
+    assert marker not in everything
+    # uvicorn's own access log ('127.0.0.1:PORT - "GET / HTTP/1.1" 200') is switched off.
+    assert 'HTTP/1.1" ' not in everything
