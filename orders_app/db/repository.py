@@ -38,14 +38,24 @@ class OrderRepository:
         await self._insert_items(order.id, order.items)
 
     async def get(self, owner: str, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
+        if for_update and self._lock_rows:
+            # Lock in one statement, read in the next. A READ COMMITTED statement that waits for a row
+            # lock re-reads only the locked row once it gets it; rows it joins (the items) stay as of
+            # its snapshot, taken before the writer it waited for committed, so a joined SELECT ... FOR
+            # UPDATE could return the previous items. The next statement's snapshot sees them.
+            locked = await self._session.execute(
+                select(OrderRecord.id)
+                .where(OrderRecord.id == order_id, OrderRecord.owner == owner)
+                .with_for_update()
+            )
+            if locked.first() is None:
+                return None
         statement = (
             select(*_ORDER_COLUMNS, *_ITEM_COLUMNS[1:])
             .join(OrderItemRecord, OrderItemRecord.order_id == OrderRecord.id)
             .where(OrderRecord.id == order_id, OrderRecord.owner == owner)
             .order_by(OrderItemRecord.position)
         )
-        if for_update and self._lock_rows:
-            statement = statement.with_for_update(of=OrderRecord)
         rows = (await self._session.execute(statement)).all()
         if not rows:
             return None
