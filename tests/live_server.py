@@ -107,3 +107,21 @@ class LiveServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+async def stored_order_ids(db_url: str, owners: list[str]) -> list[str]:
+    """Every order id in the database for `owners`, read directly, not through the API under test."""
+    from sqlalchemy import select
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from orders_app.db.engine import async_url
+    from orders_app.db.tables import orders_table
+
+    engine = create_async_engine(async_url(db_url), poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(select(orders_table.c.id).where(orders_table.c.owner.in_(owners)))
+            return [str(row.id) for row in rows]
+    finally:
+        await engine.dispose()
