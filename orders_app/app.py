@@ -11,7 +11,12 @@ from litestar.types import ASGIApp
 from orders_app.api.auth import Authenticator
 from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import live, ready
-from orders_app.api.middleware import AccessLog, ConcurrencyLimit, configure_access_logger
+from orders_app.api.middleware import (
+    AccessLog,
+    ConcurrencyLimit,
+    complete_allow_header,
+    configure_access_logger,
+)
 from orders_app.api.openapi import openapi_router
 from orders_app.api.orders import OrdersController
 from orders_app.auth.keys import KeyConfigError, load_public_key
@@ -70,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=None,
         request_max_body_size=settings.max_body_bytes,
         on_shutdown=[dispose_database],
+        before_send=[complete_allow_header],
         state=State({"database": database, "authenticator": authenticator, "settings": settings}),
     )
     # Wrapped around Litestar's whole ASGI handler (not its per-route middleware stack) so that every

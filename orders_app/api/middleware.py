@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar.enums import ScopeType
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 ACCESS_LOGGER = "orders_app.access"
@@ -156,3 +157,23 @@ class ConcurrencyLimit:
         await send(start)
         body: Any = {"type": "http.response.body", "body": self._body, "more_body": False}
         await send(body)
+
+
+def complete_allow_header(message: Message, scope: Scope) -> None:
+    """A `before_send` hook: OPTIONS answers list every method of the resource in `Allow`.
+
+    Litestar 2 builds the automatic OPTIONS handler of a path from the first handler registered on it,
+    so `OPTIONS /orders` said `Allow: OPTIONS, POST` without GET (litestar-org/litestar#4169, fixed
+    only in Litestar 3). The route itself knows all its methods; this copies them into the header.
+    """
+    if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
+        return
+    if scope["method"] != "OPTIONS" or "path_template" not in scope:
+        return
+    template = scope["path_template"]
+    for route in scope["app"].routes:
+        if route.path_format == template and isinstance(route, HTTPRoute):
+            allow = ", ".join(sorted(route.methods)).encode()
+            headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"allow"]
+            message["headers"] = [*headers, (b"allow", allow)]
+            return
