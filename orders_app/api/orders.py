@@ -71,6 +71,18 @@ def parse_order_id(order_id: str) -> uuid.UUID:
         ) from None
 
 
+def parse_flag(name: str, raw: str | None) -> bool | None:
+    """A boolean query parameter as the contract serialises it: `true`, `false`, or absent."""
+    if raw is None:
+        return None
+    if raw in ("true", "false"):
+        return raw == "true"
+    raise ValidationException(
+        "Validation failed",
+        extra=[{"message": f"{name} must be true or false", "key": name, "source": "query"}],
+    )
+
+
 def encode_cursor(after: tuple[datetime, uuid.UUID]) -> str:
     created, order_id = after
     raw = f"{created.isoformat()}|{order_id}".encode()
@@ -107,17 +119,19 @@ class OrdersController(Controller):
         self,
         owner: Owner,
         uow: Work,
-        cancelled: Annotated[bool | None, QueryParameter()] = None,
+        # Parsed by hand (parse_flag): as `bool | None`, Litestar would read "cancelled=null" as absent.
+        cancelled: Annotated[str | None, QueryParameter()] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> Response[OrderList]:
+        only_cancelled = parse_flag("cancelled", cancelled)
         after = decode_cursor(cursor) if cursor else None
-        page = await use_cases.list_orders(uow, owner, cancelled=cancelled, limit=limit, after=after)
+        page = await use_cases.list_orders(uow, owner, cancelled=only_cancelled, limit=limit, after=after)
         headers = {}
         if page.next_after is not None:
             query: dict[str, Any] = {"limit": limit, "cursor": encode_cursor(page.next_after)}
-            if cancelled is not None:
-                query["cancelled"] = "true" if cancelled else "false"
+            if only_cancelled is not None:
+                query["cancelled"] = "true" if only_cancelled else "false"
             headers["Link"] = f'</orders?{urlencode(query)}>; rel="next"'
         return Response(
             OrderList(orders=[Order.from_domain(order) for order in page.orders]), headers=headers
