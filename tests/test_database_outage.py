@@ -11,9 +11,11 @@ The test runs its own throw-away cluster (initdb into a temporary directory, a f
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -29,6 +31,8 @@ from tests.factories import new_user, order_body
 from tests.live_server import LiveServer, base_env, free_port
 
 CONNECT_TIMEOUT = 2.0
+# Bounds a query on a connection that is open but gets no answer (the frozen-server case below).
+STATEMENT_TIMEOUT = 4.0
 # Added to the connect timeout for the answer to travel back on a busy CI machine.
 MARGIN = 3.0
 DETAIL = "The database is unavailable; please retry shortly."
@@ -73,6 +77,32 @@ class Cluster:
         # Immediate: the server dies without closing client connections cleanly, like a crash.
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
+    def processes(self) -> list[int]:
+        """The postmaster and its children (one backend per client connection, plus helpers)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited meanwhile
+            if int(fields[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP every process: connections stay open but nothing answers, as in a network partition."""
+        frozen = self.processes()
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        return frozen
+
+    @staticmethod
+    def thaw(frozen: list[int]) -> None:
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def destroy(self) -> None:
         if (self.data / "postmaster.pid").exists():
             pg_ctl = str(self.bin / "pg_ctl")
@@ -98,6 +128,7 @@ def app(cluster: Cluster, keys: Any, tmp_path_factory: pytest.TempPathFactory) -
         DB_URL=cluster.url,
         MIGRATE_ON_START="true",
         DB_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
+        DB_STATEMENT_TIMEOUT=str(STATEMENT_TIMEOUT),
         JWT_PUBLIC_KEY_FILE=str(keys.public_key),
     )
     with LiveServer(tmp_path_factory.mktemp("outage"), env) as server:
@@ -163,3 +194,39 @@ def test_outage_answers_503_fast_and_recovery_needs_no_restart(
     assert app.process.pid == process_before
     assert app.process.poll() is None
     assert "Traceback" not in app.stderr()
+
+
+def test_a_frozen_database_answers_503_within_the_statement_and_connect_timeouts(
+    cluster: Cluster, app: LiveServer, token_for: TokenMinter
+) -> None:
+    # Stopped is the easy case (connections are refused at once). Frozen is the hard one: the pooled
+    # connection's pre-ping waits for DB_STATEMENT_TIMEOUT, the reconnect for DB_CONNECT_TIMEOUT.
+    headers = {"Authorization": f"Bearer {token_for(new_user())}"}
+    with httpx.Client(base_url=app.url, headers=headers, timeout=60) as client:
+        created = client.post("/orders", json=order_body())
+        assert created.status_code == 201
+        order_id = created.json()["id"]
+        frozen = cluster.freeze()
+        try:
+            down = [
+                _timed(client, "GET", f"/orders/{order_id}"),
+                _timed(client, "GET", "/health/ready"),
+                _timed(client, "POST", "/orders", json=order_body()),
+            ]
+            live, _ = _timed(client, "GET", "/health/live")
+        finally:
+            cluster.thaw(frozen)
+        after = client.get(f"/orders/{order_id}")
+
+    latencies = [seconds for _, seconds in down]
+    print(
+        "\nPostgreSQL frozen: "
+        + ", ".join(f"{response.status_code} in {seconds * 1000:.0f} ms" for response, seconds in down)
+        + f" (DB_STATEMENT_TIMEOUT {STATEMENT_TIMEOUT:.0f} s, DB_CONNECT_TIMEOUT {CONNECT_TIMEOUT:.0f} s)"
+    )
+    for response, _ in down:
+        assert response.status_code == 503
+        assert response.json() == {"detail": DETAIL}
+    assert max(latencies) < STATEMENT_TIMEOUT + CONNECT_TIMEOUT + MARGIN
+    assert live.status_code == 200
+    assert after.status_code == 200
