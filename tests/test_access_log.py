@@ -126,6 +126,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, keys: Any) -> Iterator[Live
         yield live
 
 
+@pytest.mark.slow
 def test_the_server_logs_json_lines_only_and_never_the_token_or_body(
     server: LiveServer, token_for: TokenMinter
 ) -> None:

@@ -27,6 +27,8 @@ from tests.conftest import Backend, TokenMinter
 from tests.factories import item, new_user, order_body
 from tests.live_server import LiveServer, base_env
 
+pytestmark = pytest.mark.slow
+
 WRITERS = 50
 
 

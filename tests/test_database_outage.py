@@ -30,6 +30,8 @@ from tests.conftest import TokenMinter, skip_or_fail
 from tests.factories import new_user, order_body
 from tests.live_server import LiveServer, base_env, free_port
 
+pytestmark = pytest.mark.slow
+
 CONNECT_TIMEOUT = 2.0
 # Bounds a query on a connection that is open but gets no answer (the frozen-server case below).
 STATEMENT_TIMEOUT = 4.0

@@ -120,6 +120,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, keys: Any) -> Iterator[Live
         yield live
 
 
+@pytest.mark.slow
 async def test_a_flood_over_max_concurrency_gets_fast_json_503s(
     server: LiveServer, token_for: TokenMinter
 ) -> None:
@@ -166,6 +167,7 @@ def _raw_request(port: int, request: bytes, *, timeout: float = 10) -> bytes:
         return received
 
 
+@pytest.mark.slow
 def test_a_chunked_body_over_max_body_bytes_is_413_with_detail(
     server: LiveServer, token_for: TokenMinter
 ) -> None:
@@ -185,6 +187,7 @@ def test_a_chunked_body_over_max_body_bytes_is_413_with_detail(
     assert small.status_code == 201
 
 
+@pytest.mark.slow
 def test_a_header_block_growing_past_max_header_bytes_is_rejected(server: LiveServer) -> None:
     # h11 bounds what it buffers for a request whose headers are still incomplete, which is what a
     # slow or malicious client builds up: the connection is answered 400 and closed.
@@ -210,6 +213,7 @@ def test_a_header_block_growing_past_max_header_bytes_is_rejected(server: LiveSe
     assert fitting.startswith(b"HTTP/1.1 200 "), fitting[:200]
 
 
+@pytest.mark.slow
 def test_idle_keep_alive_connections_are_closed_after_keepalive_timeout(server: LiveServer) -> None:
     connection = socket.create_connection(("127.0.0.1", server.port), timeout=15)
     with connection:
@@ -225,6 +229,7 @@ def test_idle_keep_alive_connections_are_closed_after_keepalive_timeout(server: 
     assert 0.5 <= idle < 10, f"closed after {idle:.2f} s"
 
 
+@pytest.mark.slow
 def test_excess_connections_are_refused_even_if_they_never_send_a_request(server: LiveServer) -> None:
     # Half-open or silent connections (slowloris) count against MAX_CONNECTIONS: once a process holds
     # that many, uvicorn itself answers 503 instead of letting sockets and memory grow without bound.

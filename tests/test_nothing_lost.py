@@ -24,6 +24,8 @@ from tests.conftest import Backend, TokenMinter
 from tests.factories import new_user, order_body
 from tests.live_server import LiveServer, base_env, stored_order_ids
 
+pytestmark = pytest.mark.slow
+
 CREATES = 2_000
 CLIENTS = 40  # concurrent clients, each its own connection and user
 KILL_AFTER = 400  # acknowledged creates before the SIGKILL
