@@ -4,10 +4,12 @@ engine's CLI, and commands run inside the container."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
@@ -101,6 +103,15 @@ def test_hardened_run_is_in_effect(launcher: Launcher, token: Callable[[str], st
         assert client.post("/orders", json=ORDER).status_code == 201
 
 
+def _timestamp(text: str) -> datetime:
+    """An engine's RFC 3339 time with nanoseconds (docker: ...Z, podman: ...+00:00) as an aware datetime."""
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
+    assert match, text
+    fraction = (match[2] or ".0")[:7]
+    zone = "+00:00" if match[3] == "Z" else match[3]
+    return datetime.fromisoformat(f"{match[1]}{fraction}{zone}")
+
+
 def test_sigterm_reaches_the_server_and_in_flight_requests_finish(
     launcher: Launcher, token: Callable[[str], str]
 ) -> None:
@@ -130,7 +141,7 @@ def test_sigterm_reaches_the_server_and_in_flight_requests_finish(
                 stop_errors.append(error)
 
         stopping = threading.Thread(target=stop)
-        started = time.monotonic()
+        sigterm_sent = datetime.now(UTC)
         stopping.start()
         time.sleep(1.5)  # SIGTERM delivered; uvicorn is draining
         # (podman reports "stopping" here, docker "running"; either way not gone yet.)
@@ -141,13 +152,15 @@ def test_sigterm_reaches_the_server_and_in_flight_requests_finish(
         while chunk := sock.recv(65536):
             response += chunk
         stopping.join(timeout=ENGINE_STOP_TIMEOUT + 30)
-        elapsed = time.monotonic() - started
     assert not stop_errors, stop_errors
     assert response.startswith(b"HTTP/1.1 201"), response[:300]
     state = engine.state(running.name)
     # 0, not 137: the process exited by itself; SIGKILL after the stop timeout would show as 137.
     assert state["ExitCode"] == 0, engine.logs(running.name)[-2000:]
-    assert elapsed < ENGINE_STOP_TIMEOUT / 2, f"stop took {elapsed:.1f}s"
+    # Measured to the process's exit as the engine recorded it, not to the end of the `stop` command, whose
+    # own clean-up is slow on a loaded machine.
+    took = (_timestamp(state["FinishedAt"]) - sigterm_sent).total_seconds()
+    assert took < ENGINE_STOP_TIMEOUT - 2, f"the server exited {took:.1f}s after SIGTERM"
     logs = engine.logs(running.name)
     assert "Shutting down" in logs
     assert "Finished server process [1]" in logs
