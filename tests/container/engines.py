@@ -107,7 +107,7 @@ class Engine:
 
     def image_inspect(self, reference: str) -> dict[str, Any]:
         data = json.loads(self.cli("image", "inspect", reference).stdout)
-        return data[0] if isinstance(data, list) else data
+        return dict(data[0] if isinstance(data, list) else data)
 
     def image_size(self, reference: str) -> int:
         return int(self.cli("image", "inspect", "--format", "{{.Size}}", reference).stdout.strip())
@@ -147,7 +147,7 @@ class Engine:
 
     def inspect(self, name: str) -> dict[str, Any]:
         data = json.loads(self.cli("inspect", name).stdout)
-        return data[0] if isinstance(data, list) else data
+        return dict(data[0] if isinstance(data, list) else data)
 
     def state(self, name: str) -> dict[str, Any]:
         return dict(self.inspect(name)["State"])
