@@ -45,8 +45,10 @@ _base_engines() {
 orders_ci_rootfs_tarball() {
     local name=$1 packages=$2 fixup=${3:-} key tarball rootfs
     # The key covers what shapes the rootfs, the fixup function's body included.
-    key=$( { printf 'bookworm minbase %s v1\n' "$packages"; [[ -n $fixup ]] && declare -f "$fixup"; } \
-        | sha256sum | cut -c1-12)
+    key=$( {
+        printf 'bookworm minbase %s v1\n' "$packages"
+        if [[ -n $fixup ]]; then declare -f "$fixup"; fi
+    } | sha256sum | cut -c1-12)
     tarball="$ORDERS_CI_CACHE_DIR/rootfs-$name-$key.tar"
     if [[ -s $tarball ]]; then
         printf '%s\n' "$tarball"
