@@ -231,3 +231,41 @@ def user(as_user: Any) -> UserClient:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+async def update_order_row(backend: Backend, order_id: str, **values: Any) -> None:
+    """Change an order's row behind the API's back (statuses and timestamps no endpoint can set)."""
+    from sqlalchemy import update
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from orders_app.db.engine import async_url
+    from orders_app.db.tables import orders_table
+
+    # Its own engine: the app's pool belongs to the test client's event loop.
+    engine = create_async_engine(async_url(backend.url), poolclass=NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(orders_table).where(orders_table.c.id == uuid.UUID(order_id)).values(**values)
+            )
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def force_status(backend: Backend) -> Any:
+    async def force(order_id: str, status: str) -> None:
+        await update_order_row(backend, order_id, status=status)
+
+    return force
+
+
+@pytest.fixture
+def force_created(backend: Backend) -> Any:
+    from datetime import datetime
+
+    async def force(order_id: str, created: str) -> None:
+        await update_order_row(backend, order_id, created=datetime.fromisoformat(created))
+
+    return force
