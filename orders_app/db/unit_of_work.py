@@ -39,6 +39,11 @@ class SqlUnitOfWork:
             if is_unavailability(error):
                 raise _unavailable(error) from error
             raise
+        if not self._database.is_sqlite:
+            # Reads on PostgreSQL run without BEGIN and ROLLBACK: under its READ COMMITTED default every
+            # statement takes its own snapshot anyway, so a read-only transaction bought nothing but two
+            # round trips. begin_write() restores a real transaction before the first statement.
+            await self._connection.execution_options(isolation_level="AUTOCOMMIT")
         self.orders = OrderRepository(self._connection, lock_rows=not self._database.is_sqlite)
         return self
 
@@ -74,6 +79,14 @@ class SqlUnitOfWork:
 
     async def begin_write(self) -> None:
         connection = self._require_connection()
+        if not self._database.is_sqlite:
+            # Back to the server's default level: only the connection's attribute changes (no round
+            # trip), and the pool resets it again when the connection is returned.
+            default = (
+                connection.sync_connection.default_isolation_level if connection.sync_connection else None
+            )
+            await connection.execution_options(isolation_level=default or "READ COMMITTED")
+            return
         lock = self._database.write_lock
         if lock is None or self._holds_write_lock:
             return
