@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 from httpx import Response
+from hypothesis import settings
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
@@ -29,6 +30,10 @@ from orders_app.auth.tokens import mint_token
 from orders_app.db.migrations import upgrade_to_head
 from orders_app.settings import DEFAULT_AUDIENCE, Settings
 from tests.factories import new_user, order_body
+
+# CI runs the same examples every time and keeps no example database between runs.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 POSTGRES_URL = os.environ.get("ORDERS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_ALL = os.environ.get("ORDERS_REQUIRE_ALL", "") not in ("", "0", "false")
