@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 
 import msgspec
 from litestar import Litestar, get
@@ -29,6 +30,10 @@ def create_app() -> Litestar:
     return Litestar(route_handlers=[hello], openapi_config=None)
 
 
+def _exit_after_graceful_stop(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main() -> None:
     import uvicorn
 
@@ -40,8 +45,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    # The same root logging set-up as `orders-app serve`, so both servers log identically.
+    # The same root logging set-up and stop behaviour as `orders-app serve`: uvicorn re-raises the stop
+    # signal after a graceful shutdown, and a clean stop exits 0 (the runner checks exit statuses).
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _exit_after_graceful_stop)
     uvicorn.run(
         "bench.hello:create_app",
         factory=True,
