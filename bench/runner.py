@@ -536,14 +536,15 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{summary['p99_ms']:.1f} | {summary['non_2xx']} | {summary['conflicts_409']} | "
                 f"{summary['errors']} | {summary['cpu_ms_per_request']:.2f} |"
             )
-        lines += ["", f"Peak RSS of the app server: {result['peak_rss_mb']:.0f} MB."]
+        lines += ["", f"Peak RSS of the app server: {result['peak_rss_mb']:.1f} MB."]
         if "scaling" in result:
             scaling = result["scaling"]
             peaks = ", ".join(f"{mb:.0f}" for mb in scaling["peak_rss_mb_per_worker"])
             lines.append(
                 f"S2 with {scaling['workers']} workers: {scaling['rps']:.0f} req/s, "
                 f"x{scaling['speedup']:.2f} of one worker (p50 {scaling['p50_ms']:.1f} ms, "
-                f"p99 {scaling['p99_ms']:.1f} ms; peak RSS per process {peaks} MB)."
+                f"p99 {scaling['p99_ms']:.1f} ms; peak RSS of the supervisor, its helper and the "
+                f"workers {peaks} MB)."
             )
         lines.append("")
     return "\n".join(lines)
