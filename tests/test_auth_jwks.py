@@ -19,7 +19,7 @@ from litestar.testing import AsyncTestClient
 
 from orders_app.app import create_app
 from orders_app.auth.keys import KeyConfigError, KeyPair, create_key_pair, load_private_key
-from orders_app.auth.tokens import mint_token
+from orders_app.auth.tokens import InvalidToken, JwksKeys, mint_token
 from orders_app.settings import DEFAULT_AUDIENCE
 from tests.conftest import Backend, app_settings
 
@@ -264,3 +264,57 @@ def test_jwks_misconfiguration_is_refused_at_start_up(
 ) -> None:
     with pytest.raises(KeyConfigError, match=message):
         create_app(app_settings(backend, keys, **overrides))
+
+
+# --- cache age (driven by a fake clock; the fetches are still real HTTP) ---------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def numbers(keys: KeyPair) -> Any:
+    return private_key(keys.private_key).public_key().public_numbers()
+
+
+async def test_a_withdrawn_key_stops_working_once_the_cache_is_older_than_max_age(
+    keys: KeyPair, rotated_keys: KeyPair, jwks: JwksServer
+) -> None:
+    clock = FakeClock()
+    source = JwksKeys(jwks.url, refresh_cooldown=10, max_age=300, clock=clock)
+    jwks.publish(jwk(keys, "k1"), jwk(rotated_keys, "k2"))
+    assert (await source.key_for("k1")).public_numbers() == numbers(keys)
+
+    jwks.publish(jwk(rotated_keys, "k2"))  # the provider withdraws k1
+    clock.now += 299
+    assert (await source.key_for("k1")).public_numbers() == numbers(keys)
+    assert jwks.hits == 1
+
+    clock.now += 2
+    with pytest.raises(InvalidToken):
+        await source.key_for("k1")
+    assert (await source.key_for("k2")).public_numbers() == numbers(rotated_keys)
+    assert jwks.hits == 2
+
+
+async def test_a_failed_max_age_refresh_keeps_serving_the_cached_keys(
+    keys: KeyPair, jwks: JwksServer
+) -> None:
+    clock = FakeClock()
+    source = JwksKeys(jwks.url, refresh_cooldown=10, max_age=300, clock=clock)
+    jwks.publish(jwk(keys, "k1"))
+    await source.key_for("k1")
+
+    jwks.status = 500
+    clock.now += 301
+    assert (await source.key_for("k1")).public_numbers() == numbers(keys)
+    assert (await source.key_for("k1")).public_numbers() == numbers(keys)
+    assert jwks.hits == 2  # the second call was inside the cooldown
+
+    clock.now += 10
+    await source.key_for("k1")
+    assert jwks.hits == 3  # and after the cooldown it tries again

@@ -72,6 +72,10 @@ class JwksKeys:
     At most one fetch per `refresh_cooldown` seconds: tokens with made-up kids must not turn into a
     flood of requests to the identity provider. Inside the cooldown an unknown kid is rejected at once,
     and if the last fetch failed the provider is still reported unavailable (503), not the token invalid.
+
+    The cache is also refreshed once it is older than `max_age`, so a key the provider withdraws stops
+    being accepted even when no unknown kid ever shows up. If that refresh fails, the cached keys keep
+    serving (logged): an identity provider outage should not log every user out.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class JwksKeys:
         url: str,
         *,
         refresh_cooldown: float = 10.0,
+        max_age: float = 300.0,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -89,24 +94,35 @@ class JwksKeys:
         self._lock = asyncio.Lock()
         self._clock = clock
         self._last_fetch = float("-inf")
+        self._fetched_at = float("-inf")
         self._last_failure: str | None = None
         self._refresh_cooldown = refresh_cooldown
+        self._max_age = max_age
 
     async def key_for(self, kid: str | None) -> VerificationKey:
         key = self._keys.get(kid)
-        if key is not None:
+        if key is not None and not self._stale():
             return key
         async with self._lock:
             key = self._keys.get(kid)
-            if key is None:
+            if key is None or self._stale():
                 if self._clock() - self._last_fetch >= self._refresh_cooldown:
-                    await self._refresh()
-                    key = self._keys.get(kid)
-                elif self._last_failure is not None:
+                    try:
+                        await self._refresh()
+                    except KeysUnavailable as error:
+                        if key is None:
+                            raise
+                        logger.warning("%s; still using the keys fetched before", error)
+                    else:
+                        key = self._keys.get(kid)
+                elif key is None and self._last_failure is not None:
                     raise KeysUnavailable(self._last_failure)
         if key is None:
             raise InvalidToken(UNKNOWN_KEY)
         return key
+
+    def _stale(self) -> bool:
+        return self._clock() - self._fetched_at >= self._max_age
 
     async def _refresh(self) -> None:
         self._last_fetch = self._clock()
@@ -119,6 +135,7 @@ class JwksKeys:
             self._last_failure = f"cannot fetch signing keys: {type(error).__name__}: {error}"
             raise KeysUnavailable(self._last_failure) from None
         self._last_failure = None
+        self._fetched_at = self._last_fetch
         keys: dict[str | None, VerificationKey] = {}
         for jwk in jwk_set.keys:
             if jwk.public_key_use in (None, "sig") and isinstance(jwk.key, VerificationKey):
