@@ -29,6 +29,9 @@ def build_authenticator(settings: Settings) -> Authenticator:
     """Load key material once, at start-up; KeyConfigError (one clear line) when it is unusable."""
     if settings.auth_disabled:
         return Authenticator(verifier=None)
+    if not settings.jwt_audience.strip():
+        # An empty audience would only match tokens minted for no service in particular.
+        raise KeyConfigError("JWT_AUDIENCE must not be empty")
     if settings.jwt_leeway > MAX_LEEWAY_SECONDS:
         raise KeyConfigError(f"JWT_LEEWAY={settings.jwt_leeway:g} is above {MAX_LEEWAY_SECONDS:g} seconds")
     keys: KeySource

@@ -94,6 +94,10 @@ MISCONFIGURATIONS: dict[str, tuple[Any, str]] = {
         lambda tmp, keys: {"JWT_PUBLIC_KEY_FILE": str(keys.public_key), "JWT_LEEWAY": "86400"},
         "JWT_LEEWAY=86400 is above 300 seconds",
     ),
+    "audience-empty": (
+        lambda tmp, keys: {"JWT_PUBLIC_KEY_FILE": str(keys.public_key), "JWT_AUDIENCE": ""},
+        "JWT_AUDIENCE must not be empty",
+    ),
     "auth-disabled-not-a-boolean": (
         lambda tmp, keys: {"AUTH_DISABLED": "perhaps"},
         "AUTH_DISABLED must be true or false",
