@@ -194,7 +194,7 @@ def throwaway_database(backend: str, workdir: Path, admin_url: str) -> Iterator[
     if backend == "sqlite":
         yield f"sqlite:///{workdir / 'orders.db'}"
         return
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
     from sqlalchemy.engine import make_url
 
     admin = make_url(admin_url).set(drivername="postgresql")
