@@ -116,6 +116,8 @@ class OrderRepository:
         items_by_order: dict[uuid.UUID, list[OrderItem]] = {row.id: [] for row in order_rows}
         for item_row in item_rows:
             items_by_order[item_row.order_id].append(_item(item_row))
+        # Each statement sees its own snapshot: an order deleted between the two has no items left,
+        # and is left out rather than listed with none (every order has at least one item).
         return [
             Order(
                 id=row.id,
@@ -125,6 +127,7 @@ class OrderRepository:
                 items=items_by_order[row.id],
             )
             for row in order_rows
+            if items_by_order[row.id]
         ]
 
     async def save(self, order: Order, *, items_changed: bool) -> None:
