@@ -122,9 +122,7 @@ class ComposeStack:
     ) -> subprocess.CompletedProcess[str]:
         return self._run([self.engine, *args], timeout=timeout, check=check)
 
-    def _run(
-        self, argv: list[str], *, timeout: float, check: bool
-    ) -> subprocess.CompletedProcess[str]:
+    def _run(self, argv: list[str], *, timeout: float, check: bool) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             argv,
             env=self.env,
@@ -186,13 +184,9 @@ class ComposeStack:
                 return ids
             for state, _, code in states:
                 if state in ("exited", "dead"):
-                    raise ComposeError(
-                        f"{service} container exited ({code}):\n{self.logs(service)}"
-                    )
+                    raise ComposeError(f"{service} container exited ({code}):\n{self.logs(service)}")
             if time.monotonic() > deadline:
-                raise ComposeError(
-                    f"{service} not healthy after {timeout:.0f}s: {states}\n{self.logs()}"
-                )
+                raise ComposeError(f"{service} not healthy after {timeout:.0f}s: {states}\n{self.logs()}")
             time.sleep(0.5)
 
     def published_address(self, service: str, container_port: int, index: int = 1) -> str:
@@ -204,9 +198,7 @@ class ComposeStack:
         return address
 
     def logs(self, *services: str) -> str:
-        done = self.compose(
-            "logs", "--no-color", "--tail", "60", *services, check=False, timeout=30
-        )
+        done = self.compose("logs", "--no-color", "--tail", "60", *services, check=False, timeout=30)
         return done.stdout[-6000:] + done.stderr[-2000:]
 
     def volumes(self) -> list[str]:
@@ -220,9 +212,7 @@ class ComposeStack:
 
     def teardown(self) -> None:
         """Remove containers, networks and every volume of the project, whatever state it is in."""
-        self.compose(
-            "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False, timeout=120
-        )
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False, timeout=120)
         # Belt and braces: anything still labelled with the project (a half-created stack, a failed
         # `down`).
         leftovers = self.engine_cmd(

@@ -36,9 +36,7 @@ from compose_stack import (
 @pytest.fixture(scope="session")
 def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("compose-keys")
-    subprocess.run(
-        [orders_app_cli(), "keys", "init", str(directory)], check=True, capture_output=True
-    )
+    subprocess.run([orders_app_cli(), "keys", "init", str(directory)], check=True, capture_output=True)
     # The api runs as a non-root user and reads the public key through a bind mount: it must be
     # world-readable.
     (directory / "public_key.pem").chmod(0o644)
@@ -64,9 +62,7 @@ def stack_environment(keys_dir: Path, api_port: int | str) -> dict[str, str]:
         "POSTGRES_DB": "orders",
         "POSTGRES_IMAGE": os.environ.get("POSTGRES_IMAGE", "docker.io/library/postgres:15"),
         "POSTGRES_HOST_PORT": "5432",
-        "ORDERS_IMAGE": os.environ.get(
-            "ORDERS_COMPOSE_TEST_IMAGE", "localhost/orders-app:compose-test"
-        ),
+        "ORDERS_IMAGE": os.environ.get("ORDERS_COMPOSE_TEST_IMAGE", "localhost/orders-app:compose-test"),
         "ORDERS_API_BIND": "127.0.0.1",
         "ORDERS_API_PORT": str(api_port),
         "ORDERS_JWT_PUBLIC_KEY": str(keys_dir / "public_key.pem"),
@@ -79,9 +75,7 @@ def stack_environment(keys_dir: Path, api_port: int | str) -> dict[str, str]:
 def _docker_leg() -> tuple[list[str], str]:
     command = docker_compose_command()
     if command is None:
-        skip_or_fail(
-            "no docker compose tool (docker-compose or the docker compose plugin) is installed"
-        )
+        skip_or_fail("no docker compose tool (docker-compose or the docker compose plugin) is installed")
         raise AssertionError("unreachable")
     if subprocess.run([docker_client(), "info"], capture_output=True, check=False).returncode != 0:
         skip_or_fail(f"{docker_client()} cannot reach a Docker daemon")

@@ -25,9 +25,7 @@ PROBE_SECONDS = 25
 class PodmanCompose:
     command: list[str] | None  # the compose command, when usable
     missing: str | None = None  # a tool or image is missing: CI should have installed it
-    unsupported: str | None = (
-        None  # the platform cannot do it: a fact to report, not a set-up error
-    )
+    unsupported: str | None = None  # the platform cannot do it: a fact to report, not a set-up error
 
 
 def compose_provider() -> list[str] | None:
@@ -35,12 +33,7 @@ def compose_provider() -> list[str] | None:
         return None
     # podman >= 4.7 has a `compose` subcommand that delegates to a provider; older ones only the
     # separate tool.
-    if (
-        subprocess.run(
-            ["podman", "compose", "version"], capture_output=True, check=False
-        ).returncode
-        == 0
-    ):
+    if subprocess.run(["podman", "compose", "version"], capture_output=True, check=False).returncode == 0:
         return ["podman", "compose"]
     if shutil.which("podman-compose"):
         return ["podman-compose"]
@@ -99,9 +92,7 @@ def check(workdir: Path) -> PodmanCompose:
         return PodmanCompose(None, missing="podman is not installed")
     command = compose_provider()
     if command is None:
-        return PodmanCompose(
-            None, missing="no podman compose provider (`podman compose` or podman-compose)"
-        )
+        return PodmanCompose(None, missing="no podman compose provider (`podman compose` or podman-compose)")
     image = probe_image()
     if image is None:
         return PodmanCompose(None, missing="no local image in podman's storage to probe with")
@@ -118,7 +109,7 @@ def check(workdir: Path) -> PodmanCompose:
         ),
         f"{' '.join(command)} (version unknown)",
     )
-    who = f"{version} with {tool_version.strip()}"
+    who = f"{version} with {' '.join(tool_version.split())}"
 
     project = f"orders-podman-probe-{secrets.token_hex(3)}"
     probe_file = workdir / "probe-compose.yaml"
@@ -153,9 +144,7 @@ def check(workdir: Path) -> PodmanCompose:
     )
     base = [*command, "-p", project, "-f", str(probe_file)]
     try:
-        up = subprocess.run(
-            [*base, "up", "-d"], capture_output=True, text=True, timeout=120, check=False
-        )
+        up = subprocess.run([*base, "up", "-d"], capture_output=True, text=True, timeout=120, check=False)
         deadline = time.monotonic() + PROBE_SECONDS
         gate = after = ("absent", "", "")
         while time.monotonic() < deadline:
@@ -165,9 +154,7 @@ def check(workdir: Path) -> PodmanCompose:
             time.sleep(1)
         if gate[0] == "absent":
             output = (up.stdout + up.stderr).strip()[-800:]
-            return PodmanCompose(
-                None, unsupported=f"{who}: the probe stack did not start: {output}"
-            )
+            return PodmanCompose(None, unsupported=f"{who}: the probe stack did not start: {output}")
         problems = []
         if after[0] == "exited" and after[2] != "0":
             problems.append(

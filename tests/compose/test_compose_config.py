@@ -28,9 +28,7 @@ def spec() -> dict[str, Any]:
 def run_config(tmp_path: Path, variables: dict[str, str]) -> subprocess.CompletedProcess[str]:
     command = docker_compose_command()
     if command is None:
-        skip_or_fail(
-            "no docker compose tool (docker-compose or the docker compose plugin) is installed"
-        )
+        skip_or_fail("no docker compose tool (docker-compose or the docker compose plugin) is installed")
         raise AssertionError("unreachable")
     env_file = tmp_path / "config.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in variables.items()))
@@ -77,10 +75,8 @@ def test_database_is_private_and_persistent(spec: dict[str, Any]) -> None:
 def test_start_up_order_is_health_gated(spec: dict[str, Any]) -> None:
     services = spec["services"]
     assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
-    assert services["migrate"]["command"] == ["orders-app", "migrate"]
-    assert services["api"]["depends_on"]["migrate"] == {
-        "condition": "service_completed_successfully"
-    }
+    assert services["migrate"]["command"] == ["migrate"]
+    assert services["api"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert services["api"]["environment"]["MIGRATE_ON_START"] == "false"
 
 

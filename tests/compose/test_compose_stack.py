@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from compose_stack import REPO_ROOT, ComposeStack
+from compose_stack import REPO_ROOT, ComposeError, ComposeStack
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(900)]
 
@@ -45,7 +45,10 @@ def orders_by_id(client: httpx.Client) -> dict[str, dict[str, Any]]:
 
 def up_until_healthy(stack: ComposeStack, label: str) -> None:
     started = time.monotonic()
-    stack.compose("up", "--detach", timeout=HEALTHY_SECONDS)
+    try:
+        stack.compose("up", "--detach", timeout=HEALTHY_SECONDS)
+    except ComposeError as error:
+        raise ComposeError(f"{error}\n--- logs ---\n{stack.logs()}") from None
     stack.wait_healthy("api", timeout=HEALTHY_SECONDS)
     TIMINGS[label] = round(time.monotonic() - started, 1)
 
@@ -126,9 +129,7 @@ def test_a_second_up_reruns_migrations_harmlessly(
         assert {created["paid"], created["cancelled"]} <= set(orders_by_id(client))
 
 
-def test_orders_survive_down_and_up(
-    stack: ComposeStack, token: str, created: dict[str, str]
-) -> None:
+def test_orders_survive_down_and_up(stack: ComposeStack, token: str, created: dict[str, str]) -> None:
     stack.compose("down", "--timeout", "20", timeout=120)
     assert stack.container_ids("db") == []
     assert any(name.endswith("_db-data") for name in stack.volumes()), "down must keep the volume"
@@ -147,9 +148,7 @@ def assert_prompt_503(client: httpx.Client, method: str, path: str, **kwargs: An
     elapsed = time.monotonic() - started
     assert response.status_code == 503, f"{method} {path}: {response.status_code} {response.text}"
     assert response.json().get("detail"), f"{method} {path}: 503 without detail: {response.text}"
-    assert elapsed < OUTAGE_ANSWER_SECONDS, (
-        f"{method} {path} took {elapsed:.1f}s with the database down"
-    )
+    assert elapsed < OUTAGE_ANSWER_SECONDS, f"{method} {path} took {elapsed:.1f}s with the database down"
 
 
 def test_api_answers_503_while_the_database_is_down_and_recovers(
@@ -162,9 +161,7 @@ def test_api_answers_503_while_the_database_is_down_and_recovers(
         stack.compose("stop", "db", timeout=60)
         assert stack.status(stack.container_id("db"))[0] == "exited"
 
-        assert client.get("/health/live").status_code == 200, (
-            "liveness must not depend on the database"
-        )
+        assert client.get("/health/live").status_code == 200, "liveness must not depend on the database"
         assert_prompt_503(client, "GET", "/health/ready")
         assert_prompt_503(client, "GET", "/orders")
         assert_prompt_503(client, "GET", f"/orders/{created['paid']}")
@@ -175,9 +172,7 @@ def test_api_answers_503_while_the_database_is_down_and_recovers(
         stack.wait_healthy("db", timeout=60)
         deadline = time.monotonic() + 30
         while (ready := client.get("/health/ready")).status_code != 200:
-            assert time.monotonic() < deadline, (
-                f"api did not recover: {ready.status_code} {ready.text}"
-            )
+            assert time.monotonic() < deadline, f"api did not recover: {ready.status_code} {ready.text}"
             time.sleep(0.5)
         TIMINGS["db_start_to_api_ready"] = round(time.monotonic() - outage_ended, 1)
 
