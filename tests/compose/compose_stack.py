@@ -49,6 +49,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_range(count: int) -> tuple[int, int]:
+    """COUNT consecutive loopback ports that are free right now (first, last)."""
+    for _ in range(50):
+        first = free_port()
+        if first + count - 1 > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return first, first + count - 1
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
 def orders_app_cli() -> str:
     """The console script of the environment running the tests (the project's own venv)."""
     script = Path(sys.executable).with_name("orders-app")
@@ -98,6 +119,15 @@ class ComposeStack:
             "DOCKER_BUILDKIT": "1",
         }
         return cls(command, engine, compose_file, project, env_file, env)
+
+    def set_variables(self, **updates: str) -> None:
+        """Change variables for the following commands (as a user would edit .env)."""
+        self.env.update(updates)
+        lines = [
+            line for line in self.env_file.read_text().splitlines() if line.split("=", 1)[0] not in updates
+        ]
+        lines += [f"{name}={value}" for name, value in updates.items()]
+        self.env_file.write_text("".join(f"{line}\n" for line in lines))
 
     # --- running commands
     # ---------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 These are the claims of the README's Compose section, proven in order. The tests share one project
 (module scope) and run in file order, each building on the state the previous one left: up from
-nothing -> orders -> second `up` -> `down` + `up` keeps data -> database outage -> `down -v`
-deletes data. The fixture removes the project and its volumes whatever happens.
+nothing -> orders -> second `up` -> `down` + `up` keeps data -> database outage -> two api
+replicas -> `down -v` deletes data. The fixture removes the project and its volumes whatever happens.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from compose_stack import REPO_ROOT, ComposeError, ComposeStack
+from compose_stack import REPO_ROOT, ComposeError, ComposeStack, free_port_range
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(900)]
 
@@ -121,7 +121,12 @@ def test_a_second_up_reruns_migrations_harmlessly(
     stack: ComposeStack, token: str, created: dict[str, str]
 ) -> None:
     api_before = stack.container_id("api")
+    migrate = stack.container_id("migrate")
+    first_run = stack.inspect(migrate, "{{.State.StartedAt}}")
     stack.compose("up", "--detach", timeout=HEALTHY_SECONDS)
+    assert stack.inspect(stack.container_id("migrate"), "{{.State.StartedAt}}") != first_run, (
+        "a second `up` must run the migrations again"
+    )
     migrate_succeeded(stack)
     stack.wait_healthy("api", timeout=HEALTHY_SECONDS)
     assert stack.container_id("api") == api_before, "an unchanged api must not be recreated"
@@ -182,6 +187,26 @@ def test_api_answers_503_while_the_database_is_down_and_recovers(
     assert stack.container_id("api") == api_id
     assert stack.inspect(api_id, "{{.State.StartedAt}}") == started_at, "api was restarted"
     assert stack.inspect(api_id, "{{.RestartCount}}") == "0"
+
+
+def test_two_replicas_share_one_database(stack: ComposeStack, token: str, created: dict[str, str]) -> None:
+    first, last = free_port_range(2)
+    stack.set_variables(ORDERS_API_PORT=f"{first}-{last}")
+    stack.compose("up", "--detach", "--scale", "api=2", timeout=HEALTHY_SECONDS)
+    replicas = stack.wait_healthy("api", timeout=HEALTHY_SECONDS)
+    assert len(replicas) == 2
+    migrate_succeeded(stack)
+    for replica in replicas:
+        # Migrations stay with the one-shot service: replicas never run them, so they cannot race.
+        assert "MIGRATE_ON_START=false" in stack.inspect(replica, "{{json .Config.Env}}")
+
+    with api(stack, token, index=1) as one, api(stack, token, index=2) as two:
+        assert one.base_url != two.base_url
+        new = one.post("/orders", json=ORDER)
+        assert new.status_code == 201, new.text
+        seen_by_two = orders_by_id(two)
+        assert new.json()["id"] in seen_by_two
+        assert created["paid"] in seen_by_two
 
 
 def test_down_with_volumes_removes_the_data(stack: ComposeStack) -> None:
