@@ -11,14 +11,21 @@ from urllib.parse import urlencode
 
 from litestar import Controller, Response, delete, get, post, put
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from orders_app.api.auth import current_owner, require_bearer_token
 from orders_app.api.schemas import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, CreateOrder, Order, OrderList
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.service import orders as use_cases
+
+# Handler parameters, named for what they carry.
+Owner = NamedDependency[str]
+Work = NamedDependency[SqlUnitOfWork]
+# Parsed by hand (parse_order_id) so that a malformed id is a 422, as the contract says, not a 404.
+OrderId = FromPath[str]
+CreateOrderBody = JSONBody[CreateOrder]
 
 
 def provide_unit_of_work(state: State) -> SqlUnitOfWork:
@@ -68,11 +75,11 @@ class OrdersController(Controller):
     @get(operation_id="getOrders")
     async def list_orders(
         self,
-        owner: str,
-        uow: SqlUnitOfWork,
-        cancelled: bool | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
-        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        owner: Owner,
+        uow: Work,
+        cancelled: Annotated[bool | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> Response[OrderList]:
         after = decode_cursor(cursor) if cursor else None
         page = await use_cases.list_orders(uow, owner, cancelled=cancelled, limit=limit, after=after)
@@ -87,30 +94,36 @@ class OrdersController(Controller):
         )
 
     @post(operation_id="createOrder", status_code=201)
-    async def create_order(self, owner: str, uow: SqlUnitOfWork, data: CreateOrder) -> Order:
+    async def create_order(self, owner: Owner, uow: Work, data: CreateOrderBody) -> Order:
         order = await use_cases.place_order(uow, owner, data.domain_items())
         return Order.from_domain(order)
 
     @get("/{order_id:str}", operation_id="getOrder")
-    async def get_order(self, owner: str, uow: SqlUnitOfWork, order_id: str) -> Order:
+    async def get_order(self, owner: Owner, uow: Work, order_id: OrderId) -> Order:
         order = await use_cases.get_order(uow, owner, parse_order_id(order_id))
         return Order.from_domain(order)
 
     @put("/{order_id:str}", operation_id="updateOrder")
-    async def update_order(self, owner: str, uow: SqlUnitOfWork, order_id: str, data: CreateOrder) -> Order:
+    async def update_order(
+        self,
+        owner: Owner,
+        uow: Work,
+        order_id: OrderId,
+        data: CreateOrderBody,
+    ) -> Order:
         order = await use_cases.update_order(uow, owner, parse_order_id(order_id), data.domain_items())
         return Order.from_domain(order)
 
     @delete("/{order_id:str}", operation_id="deleteOrder", status_code=204)
-    async def delete_order(self, owner: str, uow: SqlUnitOfWork, order_id: str) -> None:
+    async def delete_order(self, owner: Owner, uow: Work, order_id: OrderId) -> None:
         await use_cases.delete_order(uow, owner, parse_order_id(order_id))
 
     @post("/{order_id:str}/pay", operation_id="payOrder", status_code=200)
-    async def pay_order(self, owner: str, uow: SqlUnitOfWork, order_id: str) -> Order:
+    async def pay_order(self, owner: Owner, uow: Work, order_id: OrderId) -> Order:
         order = await use_cases.pay_order(uow, owner, parse_order_id(order_id))
         return Order.from_domain(order)
 
     @post("/{order_id:str}/cancel", operation_id="cancelOrder", status_code=200)
-    async def cancel_order(self, owner: str, uow: SqlUnitOfWork, order_id: str) -> Order:
+    async def cancel_order(self, owner: Owner, uow: Work, order_id: OrderId) -> Order:
         order = await use_cases.cancel_order(uow, owner, parse_order_id(order_id))
         return Order.from_domain(order)
