@@ -20,9 +20,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import podman_probe
 import pytest
-from compose_stack import (
+
+from tests.compose import podman_probe
+from tests.compose.compose_stack import (
     COMPOSE_FILE,
     ComposeStack,
     docker_client,

@@ -113,22 +113,22 @@ def check(workdir: Path) -> PodmanCompose:
 
     project = f"orders-podman-probe-{secrets.token_hex(3)}"
     probe_file = workdir / "probe-compose.yaml"
-    # `gate` turns healthy three seconds in, marking the moment in a shared volume; `after` exits 0
-    # only if it finds the mark, i.e. only if the tool really waited for `gate` to be healthy before
-    # starting it.
+    # `gate`'s healthcheck leaves a mark in a shared volume each time it runs; `after` exits 0 only if it
+    # finds one, i.e. only if the tool started it after a healthcheck of `gate` had passed. No timing
+    # assumptions: a slow tool cannot make an ignored condition look honoured.
     probe_file.write_text(
         yaml.safe_dump(
             {
                 "services": {
                     "gate": {
                         "image": image,
-                        "command": ["sh", "-c", "sleep 3 && touch /shared/ready && exec sleep 300"],
+                        "command": ["sleep", "300"],
                         "volumes": ["shared:/shared"],
                         "healthcheck": {
-                            "test": ["CMD", "test", "-f", "/shared/ready"],
+                            "test": ["CMD", "touch", "/shared/ready"],
                             "interval": "1s",
                             "timeout": "2s",
-                            "retries": 30,
+                            "retries": 3,
                         },
                     },
                     "after": {

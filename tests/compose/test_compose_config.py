@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from compose_stack import COMPOSE_FILE, REPO_ROOT, docker_compose_command, skip_or_fail
+
+from tests.compose.compose_stack import COMPOSE_FILE, REPO_ROOT, docker_compose_command, skip_or_fail
 
 pytestmark = pytest.mark.compose
 

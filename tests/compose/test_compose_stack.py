@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from compose_stack import REPO_ROOT, ComposeError, ComposeStack, free_port_range
+
+from tests.compose.compose_stack import REPO_ROOT, ComposeError, ComposeStack, free_port_range
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(900)]
 
