@@ -10,8 +10,9 @@
 #       last line. Idempotent: a second call reuses the tarball, and Docker's cache makes the build a no-op.
 #       Installs debootstrap when missing (apt-get update + install). Needs root and a running dockerd.
 #   postgres_image_to_podman
-#       Copies $POSTGRES_STANDIN_IMAGE from Docker into Podman's storage (docker save | podman load).
-#       Returns 0 without doing anything when podman is not installed.
+#       Copies $POSTGRES_STANDIN_IMAGE from Docker into Podman's storage (docker save | podman load), unless
+#       podman already holds the same image ID. Call after postgres_image_build. Returns 0 without doing
+#       anything when podman is not installed.
 #
 # The image honours POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB, initialises /var/lib/postgresql/data on
 # first start, runs the server as the postgres user listening on all interfaces, and ships pg_isready:
@@ -54,6 +55,7 @@ _pg_build_rootfs() (
     mkdir -p "$ORDERS_CI_CACHE_DIR"
     scratch="$(mktemp -d "$ORDERS_CI_CACHE_DIR/postgres-rootfs.XXXXXX")"
     rootfs="$scratch/rootfs"
+    # shellcheck disable=SC2329  # invoked by the EXIT trap below
     cleanup() {
         mountpoint -q "$rootfs/proc" && umount "$rootfs/proc"
         rm -rf "$scratch"
@@ -120,5 +122,13 @@ postgres_image_to_podman() (
         _pg_log "podman not installed; nothing to copy"
         exit 0
     fi
+    local want have
+    want="$("$DOCKER" image inspect --format '{{.Id}}' "$POSTGRES_STANDIN_IMAGE")"
+    have="$(podman image inspect --format '{{.Id}}' "$POSTGRES_STANDIN_IMAGE" 2>/dev/null || true)"
+    # docker save / podman load keep the image ID: equal IDs mean podman already has this very image.
+    if [[ "sha256:${have#sha256:}" == "$want" ]]; then
+        exit 0
+    fi
+    _pg_log "copying $POSTGRES_STANDIN_IMAGE into podman's storage"
     "$DOCKER" save "$POSTGRES_STANDIN_IMAGE" | podman load -q >&2
 )
