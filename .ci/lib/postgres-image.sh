@@ -48,8 +48,13 @@ _pg_build_rootfs() (
 
     if ! command -v debootstrap >/dev/null; then
         _pg_log "installing debootstrap"
-        apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
+        # Share engines.sh's one-update-per-shell installer when it is loaded.
+        if declare -F orders_ci_apt_install >/dev/null; then
+            orders_ci_apt_install debootstrap >&2
+        else
+            apt-get update -qq >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
+        fi
     fi
 
     mkdir -p "$ORDERS_CI_CACHE_DIR"

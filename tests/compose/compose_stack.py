@@ -135,16 +135,12 @@ class ComposeStack:
     def compose(
         self, *args: str, timeout: float = 120, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        argv = [
-            *self.command,
-            "--project-name",
-            self.project,
-            "--file",
-            str(self.compose_file),
-            "--env-file",
-            str(self.env_file),
-            *args,
-        ]
+        argv = [*self.command, "--project-name", self.project, "--file", str(self.compose_file)]
+        # The variables are in the process environment either way; the env file also keeps a developer's
+        # .env out, where the tool has the option (podman-compose 1.0 has not).
+        if self.command[0] != "podman-compose":
+            argv += ["--env-file", str(self.env_file)]
+        argv += args
         return self._run(argv, timeout=timeout, check=check)
 
     def engine_cmd(
@@ -220,12 +216,17 @@ class ComposeStack:
             time.sleep(0.5)
 
     def published_address(self, service: str, container_port: int, index: int = 1) -> str:
-        """'127.0.0.1:PORT' of the INDEXth replica's published CONTAINER_PORT."""
-        done = self.compose("port", "--index", str(index), service, str(container_port))
-        address = done.stdout.strip()
-        if not address:
-            raise ComposeError(f"{service}:{container_port} is not published")
-        return address
+        """'HOST:PORT' of the INDEXth replica's published CONTAINER_PORT (IPv4 first)."""
+        # Asked of the engine: not every compose tool has a `port` command (podman-compose 1.0 has none).
+        number = '{{index .Config.Labels "com.docker.compose.container-number"}}'
+        replicas = sorted(self.container_ids(service), key=lambda cid: int(self.inspect(cid, number)))
+        if len(replicas) < index:
+            raise ComposeError(f"{service} has {len(replicas)} replicas, no number {index}")
+        done = self.engine_cmd("port", replicas[index - 1], f"{container_port}/tcp", check=False)
+        addresses = sorted(done.stdout.split(), key=lambda address: address.startswith("["))
+        if not addresses:
+            raise ComposeError(f"{service}:{container_port} is not published: {done.stderr.strip()}")
+        return addresses[0]
 
     def logs(self, *services: str) -> str:
         done = self.compose("logs", "--no-color", "--tail", "60", *services, check=False, timeout=30)
