@@ -84,6 +84,8 @@ def test_start_up_order_is_health_gated(spec: dict[str, Any]) -> None:
 def test_api_hardening(spec: dict[str, Any]) -> None:
     api = spec["services"]["api"]
     assert api["read_only"] is True
+    assert api["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in api["security_opt"]
     assert "/tmp" in api["tmpfs"]
     assert api["restart"] == "unless-stopped"
     assert "healthcheck" in api

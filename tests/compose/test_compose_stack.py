@@ -2,7 +2,7 @@
 
 These are the claims of the README's Compose section, proven in order. The tests share one project
 (module scope) and run in file order, each building on the state the previous one left: up from
-nothing -> orders -> second `up` -> `down` + `up` keeps data -> database outage -> two api
+nothing -> orders -> second `up` -> graceful stop -> `down` + `up` keeps data -> database outage -> two api
 replicas -> `down -v` deletes data. The fixture removes the project and its volumes whatever happens.
 """
 
@@ -135,8 +135,18 @@ def test_a_second_up_reruns_migrations_harmlessly(
         assert {created["paid"], created["cancelled"]} <= set(orders_by_id(client))
 
 
+def test_api_stops_gracefully(stack: ComposeStack) -> None:
+    api_id = stack.container_id("api")
+    started = time.monotonic()
+    stack.compose("stop", "api", timeout=60)
+    TIMINGS["api_stop"] = round(time.monotonic() - started, 1)
+    state, _, code = stack.status(api_id)
+    # 0: uvicorn handled SIGTERM and exited by itself; 137 would mean the engine had to SIGKILL it.
+    assert (state, code) == ("exited", 0), stack.logs("api")
+
+
 def test_orders_survive_down_and_up(stack: ComposeStack, token: str, created: dict[str, str]) -> None:
-    stack.compose("down", "--timeout", "20", timeout=120)
+    stack.compose("down", timeout=120)
     assert stack.container_ids("db") == []
     assert any(name.endswith("_db-data") for name in stack.volumes()), "down must keep the volume"
 
