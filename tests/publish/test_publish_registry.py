@@ -1,0 +1,223 @@
+"""scripts/publish against real local registries (Debian's docker-registry on 127.0.0.1), with docker
+and podman: publish the project's image, drop it locally, pull it back by tag and by digest, run it,
+and ask it for /health/live. The ECR path runs against moto for the AWS API, with the push going to a
+local registry that only accepts the token moto hands out."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from publish_support import (
+    EngineUnderTest,
+    Moto,
+    Project,
+    Registry,
+    clean_env,
+    free_port,
+    run_publish,
+    run_registry,
+)
+
+pytestmark = [pytest.mark.publish, pytest.mark.timeout(900)]
+
+SOURCE_URL = "https://example.org/coffeemesh/orders-app"
+EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
+# The app's HTTP port inside the image, and what it needs to start without the source tree.
+APP_PORT = 8080
+
+
+@pytest.fixture
+def local_image(engine: EngineUnderTest) -> Iterator[str]:
+    """A private local name for the build, so tests never touch orders-app:local."""
+    name = f"localhost/orders-app-publish-test:{secrets.token_hex(4)}"
+    yield name
+    engine("rmi", "-f", name, check=False)
+
+
+def remove_images(engine: EngineUnderTest, *refs: str) -> None:
+    for ref in refs:
+        engine("rmi", "-f", ref, check=False)
+
+
+def pull(engine: EngineUnderTest, ref: str) -> None:
+    tls = ["--tls-verify=false"] if engine.kind == "podman" else []
+    result = engine("pull", "-q", *tls, ref, check=False)
+    assert result.returncode == 0, f"pull {ref}: {result.stderr}"
+
+
+def one_error_line(result: object) -> str:
+    stderr = result.stderr  # type: ignore[attr-defined]
+    errors = [line for line in stderr.splitlines() if line.startswith("publish: error: ")]
+    assert result.returncode == 1, stderr  # type: ignore[attr-defined]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def probe_live(engine: EngineUnderTest, image: str) -> None:
+    """Run the pulled image on a 127.0.0.1 port and expect 200 from /health/live."""
+    name = f"orders-publish-test-{secrets.token_hex(4)}"
+    port = free_port()
+    result = engine("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{APP_PORT}", image, check=False)
+    assert result.returncode == 0, result.stderr
+    try:
+        deadline = time.monotonic() + 90
+        last: object = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=3) as resp:  # noqa: S310
+                    assert resp.status == 200
+                    assert json.load(resp) == {"status": "ok"}
+                    return
+            except (OSError, urllib.error.URLError) as exc:
+                last = exc
+                time.sleep(0.5)
+        logs = engine("logs", name, check=False)
+        pytest.fail(f"/health/live never answered 200 ({last}); logs:\n{logs.stdout}{logs.stderr}")
+    finally:
+        engine("rm", "-f", name, check=False)
+
+
+@pytest.mark.parametrize("protected", [False, True], ids=["open", "htpasswd"])
+def test_publish_pull_by_tag_and_digest_and_run(
+    request: pytest.FixtureRequest,
+    engine: EngineUnderTest,
+    base_image: list[str],
+    project: Project,
+    local_image: str,
+    protected: bool,
+) -> None:
+    registry: Registry = request.getfixturevalue("auth_registry" if protected else "open_registry")
+    path = f"coffeemesh/{project.name}"
+    repo = f"{registry.host}/{path}"
+    tags = [project.version, project.short, "latest"]
+    args = ["--registry", f"{registry.host}/coffeemesh", "--image", local_image, "--source", SOURCE_URL,
+            *base_image]
+    env = clean_env(**engine.env, SOURCE_DATE_EPOCH=EPOCH)
+    pinned = ""
+    try:
+        if protected:
+            # The engine has no login for this registry yet: the first registry call says so.
+            denied = run_publish(project, *args, env=env)
+            assert f"not logged in to {registry.host}" in one_error_line(denied)
+            assert registry.tags_or_none(path) is None
+            env |= {"PUBLISH_USERNAME": str(registry.username), "PUBLISH_PASSWORD": str(registry.password)}
+
+        result = run_publish(project, *args, env=env)
+        assert result.returncode == 0, result.stderr
+        pinned = result.stdout.strip()
+        assert pinned.startswith(f"{repo}@sha256:"), result.stdout
+        digest = pinned.partition("@")[2]
+
+        # The registry's own view: exactly the three tags, all on the pushed manifest.
+        assert registry.tags(path) == sorted(tags)
+        assert {registry.digest(path, tag) for tag in tags} == {digest}
+
+        # Nothing left locally; both pulls must come from the registry.
+        remove_images(engine, local_image, *(f"{repo}:{tag}" for tag in tags))
+        assert engine("image", "inspect", f"{repo}:{project.version}", check=False).returncode != 0
+        pull(engine, f"{repo}:{project.version}")
+        remove_images(engine, f"{repo}:{project.version}")
+        pull(engine, pinned)
+
+        labels = json.loads(engine("image", "inspect", "--format", "{{json .Config.Labels}}", pinned).stdout)
+        assert labels["org.opencontainers.image.version"] == project.version
+        assert labels["org.opencontainers.image.revision"] == project.revision
+        assert labels["org.opencontainers.image.source"] == SOURCE_URL
+        assert labels["org.opencontainers.image.created"] == "2026-01-01T00:00:00Z"
+
+        probe_live(engine, pinned)
+
+        # Same version again: refused before anything is built or pushed.
+        again = run_publish(project, *args, env=env)
+        line = one_error_line(again)
+        assert f"{repo}:{project.version} already exists" in line
+        assert "--overwrite" in line
+        assert {registry.digest(path, tag) for tag in tags} == {digest}
+    finally:
+        remove_images(engine, *([pinned] if pinned else []), *(f"{repo}:{t}" for t in tags))
+
+
+def test_a_read_only_registry_refuses_the_push(
+    engine: EngineUnderTest, base_image: list[str], project: Project, local_image: str, tmp_path: Path
+) -> None:
+    with run_registry(tmp_path / "readonly", readonly=True) as registry:
+        result = run_publish(project, "--registry", f"{registry.host}/coffeemesh", "--image", local_image,
+                             *base_image, env=clean_env(**engine.env))
+        line = one_error_line(result)
+        assert line.startswith(f"publish: error: registry {registry.host} refused "
+                               f"{registry.host}/coffeemesh/{project.name}:{project.version}: "), line
+        remove_images(engine, *(f"{registry.host}/coffeemesh/{project.name}:{t}"
+                                for t in (project.version, project.short, "latest")))
+
+
+# --------------------------------------------------------------------------------------------------
+# ECR: moto serves the AWS API; the push goes to a local registry that only accepts moto's token.
+
+
+def ecr_password(moto: Moto) -> str:
+    data = moto.aws("ecr", "get-authorization-token")["authorizationData"][0]
+    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    assert user == "AWS"
+    return password
+
+
+def describe(moto: Moto, name: str) -> dict | None:  # type: ignore[type-arg]
+    repos = moto.aws("ecr", "describe-repositories")["repositories"]
+    return next((r for r in repos if r["repositoryName"] == name), None)
+
+
+def test_ecr_creates_the_repository_logs_in_with_the_token_and_pushes(
+    engine: EngineUnderTest, base_image: list[str], project: Project, local_image: str, moto: Moto,
+    tmp_path: Path,
+) -> None:
+    with run_registry(tmp_path / "ecr", auth=("AWS", ecr_password(moto))) as registry:
+        env = clean_env(**engine.env, **moto.env, ECR_REGISTRY_HOST=registry.host)
+        assert describe(moto, "coffeemesh/orders-new") is None
+
+        result = run_publish(project, "--registry", "ecr", "--repository", "coffeemesh/orders-new",
+                             "--image", local_image, "--no-latest", *base_image, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "creating ECR repository coffeemesh/orders-new" in result.stderr
+        created = describe(moto, "coffeemesh/orders-new")
+        assert created is not None
+        assert created["imageScanningConfiguration"] == {"scanOnPush": True}
+        digest = result.stdout.strip().partition("@")[2]
+        assert registry.digest("coffeemesh/orders-new", project.version) == digest
+        assert registry.tags("coffeemesh/orders-new") == sorted([project.version, project.short])
+        # The engine's login went to the overridden host, in this test's own auth file.
+        auth_file = Path(engine.env["REGISTRY_AUTH_FILE" if engine.kind == "podman" else "DOCKER_CONFIG"])
+        auths = json.loads((auth_file if engine.kind == "podman" else auth_file / "config.json").read_text())
+        assert registry.host in auths["auths"]
+
+        # An existing repository (set up by someone else, differently) is left exactly as it is.
+        moto.aws("ecr", "create-repository", "--repository-name", "coffeemesh/orders-kept",
+                 "--image-tag-mutability", "IMMUTABLE")
+        before = describe(moto, "coffeemesh/orders-kept")
+        result = run_publish(project, "--registry", "ecr", "--repository", "coffeemesh/orders-kept",
+                             "--image", local_image, "--no-build", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "ECR repository coffeemesh/orders-kept exists" in result.stderr
+        assert "creating" not in result.stderr
+        assert describe(moto, "coffeemesh/orders-kept") == before
+        remove_images(engine, *(f"{registry.host}/{name}:{tag}"
+                                for name in ("coffeemesh/orders-new", "coffeemesh/orders-kept")
+                                for tag in (project.version, project.short, "latest")))
+
+
+def test_ecr_login_fails_cleanly_when_the_registry_rejects_the_token(
+    engine: EngineUnderTest, project: Project, moto: Moto, tmp_path: Path
+) -> None:
+    # A registry that wants another password: proves the script's login really carries the token.
+    with run_registry(tmp_path / "ecr", auth=("AWS", "not-the-token")) as registry:
+        env = clean_env(**engine.env, **moto.env, ECR_REGISTRY_HOST=registry.host)
+        result = run_publish(project, "--registry", "ecr", "--no-build", env=env)
+        assert f"publish: error: not logged in to {registry.host} (" in one_error_line(result)
+        assert describe(moto, project.name) is None  # failed before touching the repository
