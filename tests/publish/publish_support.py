@@ -1,5 +1,6 @@
-"""Helpers and fixtures for the publishing tests: the script as a module, a committed copy of the project,
-throwaway local registries (Debian's docker-registry), moto for the AWS API, and the engines.
+"""Helpers and fixtures for the publishing tests: the script as a module, a committed copy of
+the project, throwaway local registries (Debian's docker-registry), moto for the AWS API, and the
+engines.
 
 Everything started here listens on 127.0.0.1 only and is stopped by PID at teardown. Registry logins
 go to a per-test DOCKER_CONFIG / REGISTRY_AUTH_FILE, never to the machine's own.
@@ -298,7 +299,8 @@ def bcrypt_htpasswd(user: str, password: str) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            import crypt  # glibc's libxcrypt does bcrypt ($2b$); the module exists up to Python 3.12
+            # glibc's libxcrypt does bcrypt ($2b$); the module exists up to Python 3.12.
+            import crypt
         except ImportError:
             crypt = None  # type: ignore[assignment]
     if crypt is not None:

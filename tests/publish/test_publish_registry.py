@@ -1,7 +1,7 @@
-"""scripts/publish against real local registries (Debian's docker-registry on 127.0.0.1), with docker
-and podman: publish the project's image, drop it locally, pull it back by tag and by digest, run it,
-and ask it for /health/live. The ECR path runs against moto for the AWS API, with the push going to a
-local registry that only accepts the token moto hands out."""
+"""scripts/publish against real local registries (Debian's docker-registry on 127.0.0.1), with
+docker and podman: publish the project's image, drop it locally, pull it back by tag and by digest,
+run it, and ask it for /health/live. The ECR path runs against moto for the AWS API, the push
+going to a local registry that only accepts the token moto hands out."""
 
 from __future__ import annotations
 
@@ -65,14 +65,18 @@ def probe_live(engine: EngineUnderTest, image: str) -> None:
     """Run the pulled image on a 127.0.0.1 port and expect 200 from /health/live."""
     name = f"orders-publish-test-{secrets.token_hex(4)}"
     port = free_port()
-    result = engine("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{APP_PORT}", image, check=False)
+    result = engine(
+        "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{APP_PORT}", image, check=False
+    )
     assert result.returncode == 0, result.stderr
     try:
         deadline = time.monotonic() + 90
         last: object = None
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=3) as resp:  # noqa: S310
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/health/live", timeout=3
+                ) as resp:
                     assert resp.status == 200
                     assert json.load(resp) == {"status": "ok"}
                     return
@@ -98,8 +102,15 @@ def test_publish_pull_by_tag_and_digest_and_run(
     path = f"coffeemesh/{project.name}"
     repo = f"{registry.host}/{path}"
     tags = [project.version, project.short, "latest"]
-    args = ["--registry", f"{registry.host}/coffeemesh", "--image", local_image, "--source", SOURCE_URL,
-            *base_image]
+    args = [
+        "--registry",
+        f"{registry.host}/coffeemesh",
+        "--image",
+        local_image,
+        "--source",
+        SOURCE_URL,
+        *base_image,
+    ]
     env = clean_env(**engine.env, SOURCE_DATE_EPOCH=EPOCH)
     pinned = ""
     try:
@@ -108,7 +119,10 @@ def test_publish_pull_by_tag_and_digest_and_run(
             denied = run_publish(project, *args, env=env)
             assert f"not logged in to {registry.host}" in one_error_line(denied)
             assert registry.tags_or_none(path) is None
-            env |= {"PUBLISH_USERNAME": str(registry.username), "PUBLISH_PASSWORD": str(registry.password)}
+            env |= {
+                "PUBLISH_USERNAME": str(registry.username),
+                "PUBLISH_PASSWORD": str(registry.password),
+            }
 
         result = run_publish(project, *args, env=env)
         assert result.returncode == 0, result.stderr
@@ -127,7 +141,9 @@ def test_publish_pull_by_tag_and_digest_and_run(
         remove_images(engine, f"{repo}:{project.version}")
         pull(engine, pinned)
 
-        labels = json.loads(engine("image", "inspect", "--format", "{{json .Config.Labels}}", pinned).stdout)
+        labels = json.loads(
+            engine("image", "inspect", "--format", "{{json .Config.Labels}}", pinned).stdout
+        )
         assert labels["org.opencontainers.image.version"] == project.version
         assert labels["org.opencontainers.image.revision"] == project.revision
         assert labels["org.opencontainers.image.source"] == SOURCE_URL
@@ -146,16 +162,34 @@ def test_publish_pull_by_tag_and_digest_and_run(
 
 
 def test_a_read_only_registry_refuses_the_push(
-    engine: EngineUnderTest, base_image: list[str], project: Project, local_image: str, tmp_path: Path
+    engine: EngineUnderTest,
+    base_image: list[str],
+    project: Project,
+    local_image: str,
+    tmp_path: Path,
 ) -> None:
     with run_registry(tmp_path / "readonly", readonly=True) as registry:
-        result = run_publish(project, "--registry", f"{registry.host}/coffeemesh", "--image", local_image,
-                             *base_image, env=clean_env(**engine.env))
+        result = run_publish(
+            project,
+            "--registry",
+            f"{registry.host}/coffeemesh",
+            "--image",
+            local_image,
+            *base_image,
+            env=clean_env(**engine.env),
+        )
         line = one_error_line(result)
-        assert line.startswith(f"publish: error: registry {registry.host} refused "
-                               f"{registry.host}/coffeemesh/{project.name}:{project.version}: "), line
-        remove_images(engine, *(f"{registry.host}/coffeemesh/{project.name}:{t}"
-                                for t in (project.version, project.short, "latest")))
+        assert line.startswith(
+            f"publish: error: registry {registry.host} refused "
+            f"{registry.host}/coffeemesh/{project.name}:{project.version}: "
+        ), line
+        remove_images(
+            engine,
+            *(
+                f"{registry.host}/coffeemesh/{project.name}:{t}"
+                for t in (project.version, project.short, "latest")
+            ),
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,15 +209,29 @@ def describe(moto: Moto, name: str) -> dict | None:  # type: ignore[type-arg]
 
 
 def test_ecr_creates_the_repository_logs_in_with_the_token_and_pushes(
-    engine: EngineUnderTest, base_image: list[str], project: Project, local_image: str, moto: Moto,
+    engine: EngineUnderTest,
+    base_image: list[str],
+    project: Project,
+    local_image: str,
+    moto: Moto,
     tmp_path: Path,
 ) -> None:
     with run_registry(tmp_path / "ecr", auth=("AWS", ecr_password(moto))) as registry:
         env = clean_env(**engine.env, **moto.env, ECR_REGISTRY_HOST=registry.host)
         assert describe(moto, "coffeemesh/orders-new") is None
 
-        result = run_publish(project, "--registry", "ecr", "--repository", "coffeemesh/orders-new",
-                             "--image", local_image, "--no-latest", *base_image, env=env)
+        result = run_publish(
+            project,
+            "--registry",
+            "ecr",
+            "--repository",
+            "coffeemesh/orders-new",
+            "--image",
+            local_image,
+            "--no-latest",
+            *base_image,
+            env=env,
+        )
         assert result.returncode == 0, result.stderr
         assert "creating ECR repository coffeemesh/orders-new" in result.stderr
         created = describe(moto, "coffeemesh/orders-new")
@@ -193,23 +241,47 @@ def test_ecr_creates_the_repository_logs_in_with_the_token_and_pushes(
         assert registry.digest("coffeemesh/orders-new", project.version) == digest
         assert registry.tags("coffeemesh/orders-new") == sorted([project.version, project.short])
         # The engine's login went to the overridden host, in this test's own auth file.
-        auth_file = Path(engine.env["REGISTRY_AUTH_FILE" if engine.kind == "podman" else "DOCKER_CONFIG"])
-        auths = json.loads((auth_file if engine.kind == "podman" else auth_file / "config.json").read_text())
+        auth_file = Path(
+            engine.env["REGISTRY_AUTH_FILE" if engine.kind == "podman" else "DOCKER_CONFIG"]
+        )
+        auths = json.loads(
+            (auth_file if engine.kind == "podman" else auth_file / "config.json").read_text()
+        )
         assert registry.host in auths["auths"]
 
         # An existing repository (set up by someone else, differently) is left exactly as it is.
-        moto.aws("ecr", "create-repository", "--repository-name", "coffeemesh/orders-kept",
-                 "--image-tag-mutability", "IMMUTABLE")
+        moto.aws(
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            "coffeemesh/orders-kept",
+            "--image-tag-mutability",
+            "IMMUTABLE",
+        )
         before = describe(moto, "coffeemesh/orders-kept")
-        result = run_publish(project, "--registry", "ecr", "--repository", "coffeemesh/orders-kept",
-                             "--image", local_image, "--no-build", env=env)
+        result = run_publish(
+            project,
+            "--registry",
+            "ecr",
+            "--repository",
+            "coffeemesh/orders-kept",
+            "--image",
+            local_image,
+            "--no-build",
+            env=env,
+        )
         assert result.returncode == 0, result.stderr
         assert "ECR repository coffeemesh/orders-kept exists" in result.stderr
         assert "creating" not in result.stderr
         assert describe(moto, "coffeemesh/orders-kept") == before
-        remove_images(engine, *(f"{registry.host}/{name}:{tag}"
-                                for name in ("coffeemesh/orders-new", "coffeemesh/orders-kept")
-                                for tag in (project.version, project.short, "latest")))
+        remove_images(
+            engine,
+            *(
+                f"{registry.host}/{name}:{tag}"
+                for name in ("coffeemesh/orders-new", "coffeemesh/orders-kept")
+                for tag in (project.version, project.short, "latest")
+            ),
+        )
 
 
 def test_ecr_login_fails_cleanly_when_the_registry_rejects_the_token(

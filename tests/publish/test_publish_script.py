@@ -232,7 +232,8 @@ def test_ecr_creates_a_missing_repository_and_pipes_the_token(
                 publish.Result(
                     254,
                     stderr="An error occurred (RepositoryNotFoundException) when calling the "
-                    "DescribeRepositories operation: The repository with name 'orders-app' does not exist",
+                    "DescribeRepositories operation: The repository with name 'orders-app' "
+                    "does not exist",
                 ),
             ),
             ("manifest inspect", publish.Result(1, stderr="no such manifest: x")),
@@ -333,7 +334,7 @@ def test_registry_refusal_is_reported(publish: ModuleType, committed: Project) -
     )
     with pytest.raises(
         publish.PublishError,
-        match="^registry ghcr.io refused ghcr.io/acme/orders-app:1.2.3: denied",
+        match=r"^registry ghcr.io refused ghcr.io/acme/orders-app:1\.2\.3: denied",
     ):
         p.run()
 
@@ -382,7 +383,7 @@ def test_dirty_tree_refused_unless_allowed(publish: ModuleType, committed: Proje
     (committed.path / "new-file").write_text("x")
     p, runner = scripted(publish, committed, [], registry="ghcr.io/acme")
     with pytest.raises(
-        publish.PublishError, match="uncommitted changes: refusing to publish version 1.2.3"
+        publish.PublishError, match=r"uncommitted changes: refusing to publish version 1\.2\.3"
     ):
         p.run()
     assert runner.calls == []
@@ -474,12 +475,15 @@ def test_dry_run_ecr(dry_project: Project) -> None:
         AWS_REGION="eu-west-1",
     ) == [
         "AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)",
-        f'aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin {host}"',
+        "aws ecr get-login-password --region eu-west-1 | docker login --username AWS "
+        f'--password-stdin {host}"',
         "# create the repository only when describe-repositories says it is missing:",
-        "aws ecr describe-repositories --repository-names coffeemesh/orders --region eu-west-1 >/dev/null 2>&1"
+        "aws ecr describe-repositories --repository-names coffeemesh/orders --region eu-west-1"
+        " >/dev/null 2>&1"
         " || aws ecr create-repository --repository-name coffeemesh/orders"
         " --image-scanning-configuration scanOnPush=true --region eu-west-1",
-        "# refuse to continue if ${AWS_ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com/coffeemesh/orders:1.2.3 "
+        "# refuse to continue if "
+        "${AWS_ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com/coffeemesh/orders:1.2.3 "
         "already exists:",
         f'docker manifest inspect {repo}:1.2.3"',
         f"# build orders-app:local with OCI labels for 1.2.3 ({dry_project.revision})",
@@ -533,7 +537,8 @@ def test_dry_run_acr_with_az(dry_project: Project) -> None:
         "--engine",
         "podman",
     ) == [
-        "az acr login --name contoso --expose-token --output tsv --query accessToken | podman login "
+        "az acr login --name contoso --expose-token --output tsv --query accessToken"
+        " | podman login "
         "--username 00000000-0000-0000-0000-000000000000 --password-stdin contoso.azurecr.io",
         f"# refuse to continue if {repo}:1.2.3 already exists:",
         f"podman search --list-tags --limit 100000 {repo}",
