@@ -1,0 +1,5 @@
+import sys
+
+from orders_app.cli import main
+
+sys.exit(main())

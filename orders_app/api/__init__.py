@@ -1,0 +1,1 @@
+"""HTTP edge: Litestar controllers, msgspec wire schemas and the one place errors become responses."""

@@ -1,0 +1,62 @@
+"""The wire format (msgspec structs). oas.yaml publishes the same shapes; a test keeps them in step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from orders_app.domain.orders import Order as DomainOrder
+from orders_app.domain.orders import OrderItem as DomainOrderItem
+from orders_app.domain.orders import Size, Status
+
+# Upper bounds on everything a client sends: documented in oas.yaml, enforced here and in the schema.
+PRODUCT_MAX_LENGTH = 200
+ITEMS_MAX = 100
+QUANTITY_MAX = 1_000_000
+PAGE_SIZE_DEFAULT = 50
+PAGE_SIZE_MAX = 100
+
+Product = Annotated[str, msgspec.Meta(min_length=1, max_length=PRODUCT_MAX_LENGTH)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=QUANTITY_MAX)]
+
+
+class OrderItem(msgspec.Struct, forbid_unknown_fields=True):
+    product: Product
+    size: Size
+    quantity: Quantity = 1
+
+
+class CreateOrder(msgspec.Struct, forbid_unknown_fields=True):
+    order: Annotated[list[OrderItem], msgspec.Meta(min_length=1, max_length=ITEMS_MAX)]
+
+    def domain_items(self) -> list[DomainOrderItem]:
+        return [DomainOrderItem(item.product, item.size, item.quantity) for item in self.order]
+
+
+# Responses forbid unknown fields too, only so that their published schema says
+# `additionalProperties: false`: existing clients validate orders that strictly.
+class Order(msgspec.Struct, forbid_unknown_fields=True):
+    id: UUID
+    created: Annotated[datetime, msgspec.Meta(tz=True)]
+    status: Status
+    order: Annotated[list[OrderItem], msgspec.Meta(min_length=1, max_length=ITEMS_MAX)]
+
+    @classmethod
+    def from_domain(cls, order: DomainOrder) -> Order:
+        return cls(
+            id=order.id,
+            created=order.created,
+            status=order.status,
+            order=[OrderItem(item.product, item.size, item.quantity) for item in order.items],
+        )
+
+
+class OrderList(msgspec.Struct, forbid_unknown_fields=True):
+    orders: list[Order]
+
+
+class Health(msgspec.Struct, forbid_unknown_fields=True):
+    status: str

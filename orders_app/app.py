@@ -1,0 +1,72 @@
+"""The application factory: the one place that wires settings, database, auth and routes together."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.datastructures import State
+
+from orders_app.api.auth import Authenticator
+from orders_app.api.errors import EXCEPTION_HANDLERS
+from orders_app.api.health import live, ready
+from orders_app.api.openapi import openapi_router
+from orders_app.api.orders import OrdersController
+from orders_app.auth.keys import KeyConfigError, load_public_key
+from orders_app.auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
+from orders_app.db.engine import open_database
+from orders_app.settings import Settings
+
+logger = logging.getLogger("orders_app")
+
+
+def build_authenticator(settings: Settings) -> Authenticator:
+    """Load key material once, at start-up; KeyConfigError (one clear line) when it is unusable."""
+    if settings.auth_disabled:
+        return Authenticator(verifier=None)
+    keys: KeySource
+    if settings.jwt_jwks_url:
+        keys = JwksKeys(settings.jwt_jwks_url, timeout=settings.db_connect_timeout)
+    else:
+        key_file = settings.effective_public_key_file
+        assert key_file is not None
+        variable = "JWT_PUBLIC_KEY_FILE" if settings.jwt_public_key_file else "development key"
+        if settings.development_keys and not key_file.is_file():
+            raise KeyConfigError(
+                f"no JWT_PUBLIC_KEY_FILE set and no development key at {key_file}; "
+                "run `orders-app keys init` or set JWT_PUBLIC_KEY_FILE"
+            )
+        keys = StaticKey(load_public_key(key_file, variable=variable))
+    return Authenticator(
+        verifier=TokenVerifier(
+            keys,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            leeway=settings.jwt_leeway,
+        )
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    authenticator = build_authenticator(settings)
+    if settings.auth_disabled:
+        logger.warning(
+            "AUTH_DISABLED is set: every request is served without authentication as %r",
+            authenticator.anonymous_subject,
+        )
+    # Creating the engine opens no connection; the pool fills on first use.
+    database = open_database(settings)
+
+    async def dispose_database() -> None:
+        await database.dispose()
+
+    return Litestar(
+        route_handlers=[OrdersController, live, ready, openapi_router()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        # oas.yaml is the published contract and is served as committed; no second, generated one.
+        openapi_config=None,
+        request_max_body_size=settings.max_body_bytes,
+        on_shutdown=[dispose_database],
+        state=State({"database": database, "authenticator": authenticator, "settings": settings}),
+    )

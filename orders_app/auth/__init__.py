@@ -1,0 +1,1 @@
+"""Bearer-token authentication: key material and JWT verification (no web framework here)."""

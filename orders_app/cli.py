@@ -1,0 +1,176 @@
+"""The `orders-app` command: serve, migrate, openapi, keys init, token."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orders_app.auth.keys import KeyConfigError, KeyPair, create_key_pair, load_private_key
+from orders_app.settings import Settings, SettingsError
+
+logger = logging.getLogger("orders_app")
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message is the one line the operator needs."""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        raise StartupError(str(error)) from None
+
+
+def _prepare_development_keys(settings: Settings) -> None:
+    pair = KeyPair(settings.dev_keys_dir)
+    if not pair.exists():
+        create_key_pair(pair.directory)
+        logger.warning("created a development key pair in %s/ (never use it in production)", pair.directory)
+    else:
+        logger.warning("using the development key pair in %s/ (never use it in production)", pair.directory)
+
+
+def _check_configuration(settings: Settings) -> None:
+    """Fail before binding a port when the database URL or the auth configuration is unusable."""
+    from orders_app.app import build_authenticator
+    from orders_app.db.engine import async_url
+
+    try:
+        async_url(settings.db_url)
+        build_authenticator(settings)
+    except (SettingsError, KeyConfigError) as error:
+        raise StartupError(str(error)) from None
+
+
+def migrate(settings: Settings) -> None:
+    from orders_app.db.engine import async_url
+    from orders_app.db.migrations import upgrade_to_head
+
+    try:
+        url = async_url(settings.db_url)
+    except SettingsError as error:
+        raise StartupError(str(error)) from None
+    try:
+        upgrade_to_head(settings.db_url)
+    except Exception as error:
+        raise StartupError(
+            f"migration of {url.render_as_string(hide_password=True)} failed: "
+            f"{type(error).__name__}: {error}".splitlines()[0]
+        ) from error
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = _settings()
+    if settings.auth_disabled:
+        logger.warning("AUTH_DISABLED is set: requests are served WITHOUT authentication")
+    elif settings.development_keys:
+        _prepare_development_keys(settings)
+    _check_configuration(settings)
+    if settings.migrate_on_start:
+        migrate(settings)
+    base = f"http://{args.host}:{args.port}"
+    logger.info("orders-app listening on %s (contract at %s/openapi.yaml)", base, base)
+    if settings.development_keys and not settings.auth_disabled:
+        logger.info("get a development token with:  uv run orders-app token --sub alice")
+    uvicorn.run(
+        "orders_app.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        timeout_keep_alive=int(settings.keepalive_timeout),
+        log_level=settings.log_level,
+        # The server header tells an attacker which stack to probe and a client nothing useful.
+        server_header=False,
+    )
+
+
+def print_openapi(_: argparse.Namespace) -> None:
+    from orders_app.api.openapi import load_contract
+
+    text, _document = load_contract()
+    sys.stdout.write(text)
+
+
+def keys_init(args: argparse.Namespace) -> None:
+    directory = Path(args.directory) if args.directory else _settings().dev_keys_dir
+    pair = KeyPair(directory)
+    if pair.exists() and not args.force:
+        raise StartupError(f"{directory}/ already holds a key pair; pass --force to replace it")
+    create_key_pair(directory)
+    print(f"private key: {pair.private_key} (owner-only; never commit or ship it)")
+    print(f"public key:  {pair.public_key}")
+    print(f"certificate: {pair.certificate}")
+
+
+def token(args: argparse.Namespace) -> None:
+    from orders_app.auth.tokens import mint_token
+
+    settings = _settings()
+    directory = Path(args.keys_dir) if args.keys_dir else settings.dev_keys_dir
+    try:
+        private_key = load_private_key(KeyPair(directory).private_key)
+    except KeyConfigError as error:
+        raise StartupError(str(error)) from None
+    print(
+        mint_token(
+            private_key,
+            subject=args.sub,
+            audience=args.audience or settings.jwt_audience,
+            issuer=args.issuer or settings.jwt_issuer,
+            ttl_seconds=args.ttl,
+        )
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orders-app", description="CoffeeMesh Orders service")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="run the HTTP API (migrates first unless told not to)")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=8080)
+    serve_cmd.add_argument("--workers", type=int, default=1)
+    serve_cmd.set_defaults(handler=serve)
+
+    migrate_cmd = commands.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    migrate_cmd.set_defaults(handler=lambda _args: migrate(_settings()))
+
+    openapi_cmd = commands.add_parser("openapi", help="print the OpenAPI contract (YAML)")
+    openapi_cmd.set_defaults(handler=print_openapi)
+
+    keys_cmd = commands.add_parser("keys", help="development key pair")
+    keys_sub = keys_cmd.add_subparsers(dest="keys_command", required=True)
+    init_cmd = keys_sub.add_parser("init", help="write a development RSA key pair and certificate")
+    init_cmd.add_argument("directory", nargs="?", help="where to write them (default: DEV_KEYS_DIR, .keys)")
+    init_cmd.add_argument("--force", action="store_true", help="replace an existing key pair")
+    init_cmd.set_defaults(handler=keys_init)
+
+    token_cmd = commands.add_parser("token", help="print a token signed with the development private key")
+    token_cmd.add_argument("--sub", required=True, help="the user the token speaks for")
+    token_cmd.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token_cmd.add_argument("--keys-dir", help="directory holding private_key.pem (default: .keys)")
+    token_cmd.add_argument("--audience", help="default: JWT_AUDIENCE")
+    token_cmd.add_argument("--issuer", help="default: JWT_ISSUER")
+    token_cmd.set_defaults(handler=token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    # Alembic announces every plugin it loads at INFO; operators only need the revisions it runs.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    args = _parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except StartupError as error:
+        print(f"orders-app: error: {error}", file=sys.stderr)
+        return 2
+    return 0

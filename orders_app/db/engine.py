@@ -1,0 +1,145 @@
+"""The async engine, chosen from DB_URL, and the per-process database handle."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import StaticPool
+
+from orders_app.db.errors import DatabaseUnavailable, is_unavailability
+from orders_app.settings import Settings, SettingsError
+
+ACCEPTED_FORMS = (
+    "sqlite:///PATH, sqlite+aiosqlite:///PATH, postgresql://…, postgres://…, postgresql+asyncpg://…"
+)
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+# Execution option the unit of work sets on a connection that is about to write, so that SQLite takes
+# its write lock when the transaction begins instead of failing later when a read upgrades to a write.
+SQLITE_BEGIN_IMMEDIATE = "orders_sqlite_begin_immediate"
+
+
+def async_url(raw: str) -> URL:
+    """Normalise a DB_URL to its async driver, or fail with one line naming the accepted forms."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise SettingsError(f"DB_URL {raw!r} is not a database URL; use one of: {ACCEPTED_FORMS}") from None
+    driver = _ASYNC_DRIVERS.get(url.drivername)
+    if driver is None:
+        raise SettingsError(
+            f"DB_URL scheme {url.drivername!r} is not supported; use one of: {ACCEPTED_FORMS}"
+        )
+    return url.set(drivername=driver)
+
+
+def is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def _sqlite_in_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:")
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = async_url(settings.db_url)
+    if is_sqlite(url):
+        return _create_sqlite_engine(url, settings)
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        # A connection that died with the server (restart, failover) is replaced before use instead of
+        # failing the request that happens to draw it from the pool.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.db_statement_timeout,
+            "server_settings": {"application_name": "orders-app"},
+        },
+    )
+
+
+def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:
+    options: dict[str, Any] = {"connect_args": {"timeout": settings.sqlite_busy_timeout}}
+    if _sqlite_in_memory(url):
+        # Every new connection to ":memory:" would be a new, empty database: share one.
+        options["poolclass"] = StaticPool
+    engine = create_async_engine(url, **options)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # WAL lets readers run beside a writer; NORMAL sync is durable across a process crash in WAL mode.
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@dataclass(slots=True)
+class Database:
+    """Everything the process shares for database access: one engine and pool for its lifetime."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    # SQLite allows one writer at a time. Writers of this process queue on this lock instead of
+    # spinning in SQLite's busy handler; other processes are still covered by the busy timeout.
+    write_lock: asyncio.Lock | None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.write_lock is not None
+
+    async def ping(self) -> None:
+        """Run a trivial query; DatabaseUnavailable when the database cannot answer it."""
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as error:
+            if is_unavailability(error):
+                raise DatabaseUnavailable(str(error) or type(error).__name__) from error
+            raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def open_database(settings: Settings) -> Database:
+    """Create the engine. Nothing connects until the first query."""
+    engine = create_engine(settings)
+    sqlite = engine.dialect.name == "sqlite"
+    return Database(
+        engine=engine,
+        sessionmaker=async_sessionmaker(engine, expire_on_commit=False, autoflush=False),
+        write_lock=asyncio.Lock() if sqlite else None,
+    )

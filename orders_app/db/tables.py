@@ -1,0 +1,113 @@
+"""Tables for orders and their items. Constraints live in the schema too, not only in the API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from orders_app.domain.orders import Size, Status
+
+PRODUCT_MAX_LENGTH = 200
+OWNER_MAX_LENGTH = 255
+QUANTITY_MIN = 1
+QUANTITY_MAX = 1_000_000
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC and always returns timezone-aware values, on SQLite (no native tz) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; attach a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        stored: datetime = value
+        if stored.tzinfo is None:
+            return stored.replace(tzinfo=UTC)
+        return stored.astimezone(UTC)
+
+
+def _in(column: str, values: type[Size] | type[Status]) -> str:
+    quoted = ", ".join(f"'{member.value}'" for member in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    # Deterministic constraint names, so migrations can refer to them on every backend.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class OrderRecord(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(OWNER_MAX_LENGTH), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(_in("status", Status), name="status_known"),
+        CheckConstraint("length(owner) > 0", name="owner_not_empty"),
+        # Serves "this owner's orders, newest first" (scanned backwards) and the keyset paging predicate.
+        Index("ix_orders_owner_created_id", "owner", "created", "id"),
+    )
+
+
+class OrderItemRecord(Base):
+    __tablename__ = "order_items"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Items keep the order the client sent them in.
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    product: Mapped[str] = mapped_column(String(PRODUCT_MAX_LENGTH), nullable=False)
+    size: Mapped[str] = mapped_column(String(16), nullable=False)
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(_in("size", Size), name="size_known"),
+        CheckConstraint(
+            f"quantity >= {QUANTITY_MIN} AND quantity <= {QUANTITY_MAX}", name="quantity_in_range"
+        ),
+        CheckConstraint("length(product) > 0", name="product_not_empty"),
+        CheckConstraint("position >= 0", name="position_not_negative"),
+    )
+
+
+metadata = Base.metadata
+orders_table = cast(Table, OrderRecord.__table__)
+order_items_table = cast(Table, OrderItemRecord.__table__)

@@ -1,0 +1,36 @@
+"""Typed domain errors. The API maps each to an HTTP status in exactly one place."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+class DomainError(Exception):
+    """Base class for every error the domain raises on purpose."""
+
+
+class OrderNotFound(DomainError):
+    """No order with this id exists for the current owner (someone else's order counts as missing)."""
+
+    def __init__(self, order_id: UUID | str) -> None:
+        self.order_id = order_id
+        super().__init__(f"Order with ID {order_id} not found")
+
+
+class TransitionNotAllowed(DomainError):
+    """The requested action is not allowed from the order's current status; nothing was changed."""
+
+    def __init__(self, order_id: UUID, action: str, status: str, allowed_from: tuple[str, ...]) -> None:
+        self.order_id = order_id
+        self.action = action
+        self.status = status
+        self.allowed_from = allowed_from
+        allowed = ", ".join(allowed_from)
+        super().__init__(
+            f"Order {order_id} cannot be {action}: its status is '{status}', "
+            f"and only orders in status {allowed} can be {action}."
+        )
+
+
+class InvalidOrder(DomainError):
+    """An order that breaks an invariant (for example, no items)."""

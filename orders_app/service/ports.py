@@ -1,0 +1,47 @@
+"""What the use cases need from persistence. `orders_app.db` provides it; tests may fake it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from orders_app.domain.orders import Order
+
+
+class OrdersRepository(Protocol):
+    async def add(self, order: Order) -> None: ...
+
+    async def get(self, owner: str, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None: ...
+
+    async def list(
+        self,
+        owner: str,
+        *,
+        cancelled: bool | None,
+        limit: int,
+        before: tuple[datetime, uuid.UUID] | None = None,
+    ) -> list[Order]: ...
+
+    async def save(self, order: Order, *, items_changed: bool) -> None: ...
+
+    async def remove(self, order: Order) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    @property
+    def orders(self) -> OrdersRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    async def begin_write(self) -> None: ...
+
+    async def commit(self) -> None: ...

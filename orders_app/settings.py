@@ -1,0 +1,121 @@
+"""Configuration: one typed, immutable object filled from the environment once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_AUDIENCE = "http://127.0.0.1:8080/orders"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _parse_positive(kind: Callable[[str], T]) -> Callable[[str, str], T]:
+    def parse(name: str, raw: str) -> T:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a positive number, got {raw!r}") from None
+        if not value > 0:  # type: ignore[operator]
+            raise SettingsError(f"{name} must be a positive number, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _parse_str(_name: str, raw: str) -> str:
+    return raw
+
+
+def _parse_optional_str(_name: str, raw: str) -> str | None:
+    return raw or None
+
+
+def _parse_optional_path(_name: str, raw: str) -> Path | None:
+    return Path(raw) if raw else None
+
+
+def _parse_path(_name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "str": _parse_str,
+    "str | None": _parse_optional_str,
+    "bool": _parse_bool,
+    "int": _parse_positive(int),
+    "float": _parse_positive(float),
+    "Path": _parse_path,
+    "Path | None": _parse_optional_path,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob the service reads. Field names map to upper-case environment variables."""
+
+    # Database ------------------------------------------------------------------------------------
+    db_url: str = "sqlite:///orders.db"
+    migrate_on_start: bool = True
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout: float = 5.0
+    db_connect_timeout: float = 5.0
+    db_statement_timeout: float = 15.0
+    sqlite_busy_timeout: float = 5.0
+
+    # Authentication ------------------------------------------------------------------------------
+    jwt_public_key_file: Path | None = None
+    jwt_audience: str = DEFAULT_AUDIENCE
+    jwt_issuer: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_leeway: float = 30.0
+    auth_disabled: bool = False
+    dev_keys_dir: Path = Path(".keys")
+
+    # HTTP server ---------------------------------------------------------------------------------
+    shutdown_timeout: float = 10.0
+    keepalive_timeout: float = 5.0
+    max_body_bytes: int = 65_536
+    max_concurrency: int = 256
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            name = field.name.upper()
+            if name in env:
+                parser = _PARSERS[str(field.type)]
+                values[field.name] = parser(name, env[name])
+        return cls(**values)
+
+    @property
+    def development_keys(self) -> bool:
+        """No key file and no JWKS URL configured: the development key pair in `dev_keys_dir` is used."""
+        return self.jwt_public_key_file is None and self.jwt_jwks_url is None
+
+    @property
+    def effective_public_key_file(self) -> Path | None:
+        if self.jwt_public_key_file is not None:
+            return self.jwt_public_key_file
+        if self.jwt_jwks_url is not None:
+            return None
+        return self.dev_keys_dir / "public_key.pem"
