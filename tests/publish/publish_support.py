@@ -219,9 +219,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> EngineUnderTest:
 
 def base_image_build_args() -> list[str]:
     """The stand-in Python base CI builds (.ci/lib/base-images.sh); nothing can be pulled here."""
-    base = os.environ.get(
-        "ORDERS_PYTHON_BASE_IMAGE", "localhost/orders-ci/python:3.11-slim-bookworm"
-    )
+    base = os.environ.get("ORDERS_PYTHON_BASE_IMAGE", "localhost/orders-ci/python:3.11-slim-bookworm")
     return ["--build-arg", f"PYTHON_IMAGE={base}"]
 
 
@@ -288,9 +286,7 @@ class Registry:
             raise
 
     def tags(self, repository: str) -> list[str]:
-        with urllib.request.urlopen(
-            self._request(f"/v2/{repository}/tags/list"), timeout=10
-        ) as resp:
+        with urllib.request.urlopen(self._request(f"/v2/{repository}/tags/list"), timeout=10) as resp:
             return sorted(json.load(resp)["tags"])
 
 
@@ -364,9 +360,7 @@ def open_registry(tmp_path: Path) -> Iterator[Registry]:
 
 @pytest.fixture
 def auth_registry(tmp_path: Path) -> Iterator[Registry]:
-    with run_registry(
-        tmp_path / "registry-auth", auth=("publisher", "correct horse battery")
-    ) as reg:
+    with run_registry(tmp_path / "registry-auth", auth=("publisher", "correct horse battery")) as reg:
         yield reg
 
 

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from publish_support import (
+
+from tests.publish.publish_support import (
     EngineUnderTest,
     Moto,
     Project,
@@ -30,8 +31,9 @@ pytestmark = [pytest.mark.publish, pytest.mark.timeout(900)]
 
 SOURCE_URL = "https://example.org/coffeemesh/orders-app"
 EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
-# The app's HTTP port inside the image, and what it needs to start without the source tree.
+# The app's HTTP port inside the image, and where the image expects the JWT public key.
 APP_PORT = 8080
+KEY_MOUNT = "/run/secrets/jwt_public_key.pem"
 
 
 @pytest.fixture
@@ -61,22 +63,40 @@ def one_error_line(result: object) -> str:
     return errors[0]
 
 
-def probe_live(engine: EngineUnderTest, image: str) -> None:
+def public_key_file(directory: Path) -> Path:
+    """A PEM public key for the image's JWT_PUBLIC_KEY_FILE: without one the app refuses to start."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = directory / "jwt_public_key.pem"
+    path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    path.chmod(0o644)  # read by the image's non-root user
+    return path
+
+
+def probe_live(engine: EngineUnderTest, image: str, keys_dir: Path) -> None:
     """Run the pulled image on a 127.0.0.1 port and expect 200 from /health/live."""
     name = f"orders-publish-test-{secrets.token_hex(4)}"
     port = free_port()
+    key = public_key_file(keys_dir)
     result = engine(
-        "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{APP_PORT}", image, check=False
-    )
+        "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{APP_PORT}",
+        "-v", f"{key}:{KEY_MOUNT}:ro", image,
+        check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     try:
         deadline = time.monotonic() + 90
         last: object = None
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/health/live", timeout=3
-                ) as resp:
+                url = f"http://127.0.0.1:{port}/health/live"
+                with urllib.request.urlopen(url, timeout=3) as resp:
                     assert resp.status == 200
                     assert json.load(resp) == {"status": "ok"}
                     return
@@ -86,7 +106,8 @@ def probe_live(engine: EngineUnderTest, image: str) -> None:
         logs = engine("logs", name, check=False)
         pytest.fail(f"/health/live never answered 200 ({last}); logs:\n{logs.stdout}{logs.stderr}")
     finally:
-        engine("rm", "-f", name, check=False)
+        # -v: also the anonymous volume the image declares for its data directory.
+        engine("rm", "-f", "-v", name, check=False)
 
 
 @pytest.mark.parametrize("protected", [False, True], ids=["open", "htpasswd"])
@@ -97,6 +118,7 @@ def test_publish_pull_by_tag_and_digest_and_run(
     project: Project,
     local_image: str,
     protected: bool,
+    tmp_path: Path,
 ) -> None:
     registry: Registry = request.getfixturevalue("auth_registry" if protected else "open_registry")
     path = f"coffeemesh/{project.name}"
@@ -141,15 +163,13 @@ def test_publish_pull_by_tag_and_digest_and_run(
         remove_images(engine, f"{repo}:{project.version}")
         pull(engine, pinned)
 
-        labels = json.loads(
-            engine("image", "inspect", "--format", "{{json .Config.Labels}}", pinned).stdout
-        )
+        labels = json.loads(engine("image", "inspect", "--format", "{{json .Config.Labels}}", pinned).stdout)
         assert labels["org.opencontainers.image.version"] == project.version
         assert labels["org.opencontainers.image.revision"] == project.revision
         assert labels["org.opencontainers.image.source"] == SOURCE_URL
         assert labels["org.opencontainers.image.created"] == "2026-01-01T00:00:00Z"
 
-        probe_live(engine, pinned)
+        probe_live(engine, pinned, tmp_path)
 
         # Same version again: refused before anything is built or pushed.
         again = run_publish(project, *args, env=env)
@@ -241,12 +261,8 @@ def test_ecr_creates_the_repository_logs_in_with_the_token_and_pushes(
         assert registry.digest("coffeemesh/orders-new", project.version) == digest
         assert registry.tags("coffeemesh/orders-new") == sorted([project.version, project.short])
         # The engine's login went to the overridden host, in this test's own auth file.
-        auth_file = Path(
-            engine.env["REGISTRY_AUTH_FILE" if engine.kind == "podman" else "DOCKER_CONFIG"]
-        )
-        auths = json.loads(
-            (auth_file if engine.kind == "podman" else auth_file / "config.json").read_text()
-        )
+        auth_file = Path(engine.env["REGISTRY_AUTH_FILE" if engine.kind == "podman" else "DOCKER_CONFIG"])
+        auths = json.loads((auth_file if engine.kind == "podman" else auth_file / "config.json").read_text())
         assert registry.host in auths["auths"]
 
         # An existing repository (set up by someone else, differently) is left exactly as it is.

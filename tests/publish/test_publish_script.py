@@ -8,7 +8,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from publish_support import ROOT, Project, clean_env, git, make_project, run_publish
+
+from tests.publish.publish_support import ROOT, Project, clean_env, git, make_project, run_publish
 
 # --------------------------------------------------------------------------------------------------
 # Pure rules.
@@ -25,9 +26,7 @@ from publish_support import ROOT, Project, clean_env, git, make_project, run_pub
         ("ecr", "ecr", "", ""),
     ],
 )
-def test_registry_specs(
-    publish: ModuleType, spec: str, kind: str, host: str, namespace: str
-) -> None:
+def test_registry_specs(publish: ModuleType, spec: str, kind: str, host: str, namespace: str) -> None:
     target = publish.parse_registry(spec)
     assert (target.kind, target.host, target.namespace) == (kind, host, namespace)
 
@@ -48,10 +47,7 @@ def test_invalid_registry_specs(publish: ModuleType, spec: str, message: str) ->
 
 
 def test_acr_host_override_for_sovereign_clouds(publish: ModuleType) -> None:
-    assert (
-        publish.parse_registry("acr:contoso", acr_host="contoso.azurecr.cn").host
-        == "contoso.azurecr.cn"
-    )
+    assert publish.parse_registry("acr:contoso", acr_host="contoso.azurecr.cn").host == "contoso.azurecr.cn"
 
 
 @pytest.mark.parametrize("name", ["orders-app", "coffeemesh/orders_svc", "a/b.c/d--e", "x9"])
@@ -59,19 +55,14 @@ def test_valid_repository_names(publish: ModuleType, name: str) -> None:
     publish.validate_repository(name)
 
 
-@pytest.mark.parametrize(
-    "name", ["Orders", "orders-", "-orders", "a//b", "a/", "or ders", "a" * 256]
-)
+@pytest.mark.parametrize("name", ["Orders", "orders-", "-orders", "a//b", "a/", "or ders", "a" * 256])
 def test_invalid_repository_names(publish: ModuleType, name: str) -> None:
     with pytest.raises(publish.PublishError, match="invalid repository name"):
         publish.validate_repository(name)
 
 
 def test_ecr_hosts(publish: ModuleType) -> None:
-    assert (
-        publish.ecr_host("123456789012", "eu-west-1")
-        == "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-    )
+    assert publish.ecr_host("123456789012", "eu-west-1") == "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
     assert publish.ecr_host("123456789012", "cn-north-1").endswith(".amazonaws.com.cn")
 
 
@@ -143,9 +134,7 @@ def test_engine_failures_are_classified(publish: ModuleType) -> None:
     assert publish.is_auth_failure('Get "http://h/v2/x": no basic auth credentials')
     assert publish.is_auth_failure("unauthorized: authentication required")
     assert publish.is_missing("no such manifest: h/x:1")
-    assert publish.is_missing(
-        "fetching tags list: invalid status code from registry 404 (Not Found)"
-    )
+    assert publish.is_missing("fetching tags list: invalid status code from registry 404 (Not Found)")
     assert not publish.is_missing("connection refused")
     listing = "NAME TAG\nh/ns/orders-app  1.2.3\nh/ns/orders-app  latest\n"
     assert publish.tag_in_listing(listing, "1.2.3")
@@ -154,9 +143,7 @@ def test_engine_failures_are_classified(publish: ModuleType) -> None:
 
 def test_secrets_never_appear_in_rendered_commands(publish: ModuleType) -> None:
     engine = publish.Engine("docker", "docker")
-    cmd = engine.login(
-        "h:5000", "bob", insecure=True, stdin_label="printf '%s\\n' \"$PUBLISH_PASSWORD\""
-    )
+    cmd = engine.login("h:5000", "bob", insecure=True, stdin_label="printf '%s\\n' \"$PUBLISH_PASSWORD\"")
     assert cmd.render() == (
         "printf '%s\\n' \"$PUBLISH_PASSWORD\" | docker login --username bob --password-stdin h:5000"
     )
@@ -249,8 +236,7 @@ def test_ecr_creates_a_missing_repository_and_pipes_the_token(
     login = [(c, s) for c, s in runner.calls if " login " in c]
     assert login == [
         (
-            "docker login --username AWS --password-stdin "
-            "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+            "docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
             "TOKEN-123\n",
         )
     ]
@@ -289,9 +275,7 @@ def test_an_existing_version_is_never_overwritten(publish: ModuleType, committed
 
 
 def test_overwrite_skips_the_check(publish: ModuleType, committed: Project) -> None:
-    p, runner = scripted(
-        publish, committed, [pushed(publish)], registry="ghcr.io/acme", overwrite=True
-    )
+    p, runner = scripted(publish, committed, [pushed(publish)], registry="ghcr.io/acme", overwrite=True)
     p.run()
     assert not any("manifest inspect" in c for c in runner.commands())
 
@@ -354,9 +338,7 @@ def test_differing_digests_are_an_error(publish: ModuleType, committed: Project)
         publish.Publisher(options, runner, environ={}).run()
 
 
-def test_password_comes_from_the_environment_never_argv(
-    publish: ModuleType, committed: Project
-) -> None:
+def test_password_comes_from_the_environment_never_argv(publish: ModuleType, committed: Project) -> None:
     p, runner = scripted(
         publish,
         committed,
@@ -443,9 +425,7 @@ def dry_project(tmp_path: Path) -> Project:
 
 
 def dry_run(project: Project, *args: str, **env: str) -> list[str]:
-    result = run_publish(
-        project, "--dry-run", *args, env=clean_env(SOURCE_DATE_EPOCH="1700000000", **env)
-    )
+    result = run_publish(project, "--dry-run", *args, env=clean_env(SOURCE_DATE_EPOCH="1700000000", **env))
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     return result.stdout.replace(str(project.path), "P").splitlines()
@@ -455,7 +435,7 @@ def build_line(project: Project, prefix: str, extra: str = "") -> str:
     return (
         f"{prefix} build --file P/Containerfile --tag orders-app:local{extra} "
         f"--build-arg VERSION=1.2.3 --build-arg REVISION={project.revision} "
-        f"--build-arg SOURCE_URL=https://example.org/acme/orders-app "
+        f"--build-arg SOURCE=https://example.org/acme/orders-app "
         f"--build-arg CREATED=2023-11-14T22:13:20Z"
     )
 
@@ -667,8 +647,12 @@ def test_dirty_tree_through_the_executable(dry_project: Project) -> None:
     )
     git(dry_project.path, "commit", "-qam", "bump")
     assert (
-        run_publish(
-            dry_project, "--registry", "ghcr.io/acme", "--dry-run", env=clean_env()
-        ).returncode
-        == 0
+        run_publish(dry_project, "--registry", "ghcr.io/acme", "--dry-run", env=clean_env()).returncode == 0
     )
+
+
+def test_unknown_source_keeps_the_containerfile_default(publish: ModuleType) -> None:
+    known = publish.label_build_args(source(publish), "2026-01-01T00:00:00Z")
+    assert [a.partition("=")[0] for a in known] == ["VERSION", "REVISION", "CREATED"]
+    with_url = publish.dataclasses.replace(source(publish), url="https://example.org/x")
+    assert "SOURCE=https://example.org/x" in publish.label_build_args(with_url, "t")
