@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -373,21 +374,17 @@ class Moto:
     endpoint: str
     env: dict[str, str]
 
-    def aws(self, *args: str) -> dict:  # type: ignore[type-arg]
-        out = subprocess.run(
-            [aws_cli(), *args, "--output", "json"],
-            env={**os.environ, **self.env},
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        return json.loads(out) if out.strip() else {}
+    def ecr(self) -> Any:
+        """An ECR client on moto, in-process: the test's own AWS calls need no CLI start-up."""
+        import boto3
 
-
-def aws_cli() -> str:
-    # The dev group installs awscli into the venv that runs these tests.
-    path = Path(sys.executable).parent / "aws"
-    return str(path) if path.exists() else (shutil.which("aws") or "aws")
+        return boto3.client(
+            "ecr",
+            endpoint_url=self.endpoint,
+            region_name=self.env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
 
 
 @pytest.fixture

@@ -44,6 +44,20 @@ def local_image(engine: EngineUnderTest) -> Iterator[str]:
     engine("rmi", "-f", name, check=False)
 
 
+@pytest.fixture
+def tiny_image(engine: EngineUnderTest, tmp_path: Path) -> Iterator[str]:
+    """A few-byte image for tests about the registry side (ECR, refusals), where pushing the
+    app's 265 MB again would only cost time."""
+    context = tmp_path / "tiny"
+    context.mkdir()
+    (context / "hello.txt").write_text("hello\n")
+    (context / "Containerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
+    name = f"localhost/orders-publish-tiny:{secrets.token_hex(4)}"
+    engine("build", "-q", "-f", str(context / "Containerfile"), "-t", name, str(context))
+    yield name
+    engine("rmi", "-f", name, check=False)
+
+
 def remove_images(engine: EngineUnderTest, *refs: str) -> None:
     for ref in refs:
         engine("rmi", "-f", ref, check=False)
@@ -159,9 +173,15 @@ def test_publish_pull_by_tag_and_digest_and_run(
         # Nothing left locally; both pulls must come from the registry.
         remove_images(engine, local_image, *(f"{repo}:{tag}" for tag in tags))
         assert engine("image", "inspect", f"{repo}:{project.version}", check=False).returncode != 0
-        pull(engine, f"{repo}:{project.version}")
-        remove_images(engine, f"{repo}:{project.version}")
+        # By digest first: that pull downloads every layer. By tag next: the registry resolves the tag
+        # to a manifest, whose layers are then already here, so it must name the same image.
         pull(engine, pinned)
+        pull(engine, f"{repo}:{project.version}")
+        image_ids = {
+            engine("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
+            for ref in (pinned, f"{repo}:{project.version}")
+        }
+        assert len(image_ids) == 1, image_ids
 
         labels = json.loads(engine("image", "inspect", "--format", "{{json .Config.Labels}}", pinned).stdout)
         assert labels["org.opencontainers.image.version"] == project.version
@@ -182,34 +202,17 @@ def test_publish_pull_by_tag_and_digest_and_run(
 
 
 def test_a_read_only_registry_refuses_the_push(
-    engine: EngineUnderTest,
-    base_image: list[str],
-    project: Project,
-    local_image: str,
-    tmp_path: Path,
+    engine: EngineUnderTest, project: Project, tiny_image: str, tmp_path: Path
 ) -> None:
     with run_registry(tmp_path / "readonly", readonly=True) as registry:
-        result = run_publish(
-            project,
-            "--registry",
-            f"{registry.host}/coffeemesh",
-            "--image",
-            local_image,
-            *base_image,
-            env=clean_env(**engine.env),
-        )
+        repo = f"{registry.host}/coffeemesh/{project.name}"
+        args = ["--registry", f"{registry.host}/coffeemesh", "--image", tiny_image, "--no-build"]
+        result = run_publish(project, *args, env=clean_env(**engine.env))
         line = one_error_line(result)
         assert line.startswith(
-            f"publish: error: registry {registry.host} refused "
-            f"{registry.host}/coffeemesh/{project.name}:{project.version}: "
+            f"publish: error: registry {registry.host} refused {repo}:{project.version}: "
         ), line
-        remove_images(
-            engine,
-            *(
-                f"{registry.host}/coffeemesh/{project.name}:{t}"
-                for t in (project.version, project.short, "latest")
-            ),
-        )
+        remove_images(engine, *(f"{repo}:{t}" for t in (project.version, project.short, "latest")))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,24 +220,19 @@ def test_a_read_only_registry_refuses_the_push(
 
 
 def ecr_password(moto: Moto) -> str:
-    data = moto.aws("ecr", "get-authorization-token")["authorizationData"][0]
+    data = moto.ecr().get_authorization_token()["authorizationData"][0]
     user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
     assert user == "AWS"
     return password
 
 
 def describe(moto: Moto, name: str) -> dict | None:  # type: ignore[type-arg]
-    repos = moto.aws("ecr", "describe-repositories")["repositories"]
+    repos = moto.ecr().describe_repositories()["repositories"]
     return next((r for r in repos if r["repositoryName"] == name), None)
 
 
 def test_ecr_creates_the_repository_logs_in_with_the_token_and_pushes(
-    engine: EngineUnderTest,
-    base_image: list[str],
-    project: Project,
-    local_image: str,
-    moto: Moto,
-    tmp_path: Path,
+    engine: EngineUnderTest, project: Project, tiny_image: str, moto: Moto, tmp_path: Path
 ) -> None:
     with run_registry(tmp_path / "ecr", auth=("AWS", ecr_password(moto))) as registry:
         env = clean_env(**engine.env, **moto.env, ECR_REGISTRY_HOST=registry.host)
@@ -247,9 +245,9 @@ def test_ecr_creates_the_repository_logs_in_with_the_token_and_pushes(
             "--repository",
             "coffeemesh/orders-new",
             "--image",
-            local_image,
+            tiny_image,
+            "--no-build",
             "--no-latest",
-            *base_image,
             env=env,
         )
         assert result.returncode == 0, result.stderr
@@ -266,14 +264,7 @@ def test_ecr_creates_the_repository_logs_in_with_the_token_and_pushes(
         assert registry.host in auths["auths"]
 
         # An existing repository (set up by someone else, differently) is left exactly as it is.
-        moto.aws(
-            "ecr",
-            "create-repository",
-            "--repository-name",
-            "coffeemesh/orders-kept",
-            "--image-tag-mutability",
-            "IMMUTABLE",
-        )
+        moto.ecr().create_repository(repositoryName="coffeemesh/orders-kept", imageTagMutability="IMMUTABLE")
         before = describe(moto, "coffeemesh/orders-kept")
         result = run_publish(
             project,
@@ -282,7 +273,7 @@ def test_ecr_creates_the_repository_logs_in_with_the_token_and_pushes(
             "--repository",
             "coffeemesh/orders-kept",
             "--image",
-            local_image,
+            tiny_image,
             "--no-build",
             env=env,
         )
