@@ -656,3 +656,30 @@ def test_unknown_source_keeps_the_containerfile_default(publish: ModuleType) -> 
     assert [a.partition("=")[0] for a in known] == ["VERSION", "REVISION", "CREATED"]
     with_url = publish.dataclasses.replace(source(publish), url="https://example.org/x")
     assert "SOURCE=https://example.org/x" in publish.label_build_args(with_url, "t")
+
+
+def test_print_compose_gives_the_pinned_image_line(publish: ModuleType, committed: Project) -> None:
+    p, _ = scripted(
+        publish,
+        committed,
+        [("manifest inspect", publish.Result(1, stderr="no such manifest")), pushed(publish)],
+        registry="ghcr.io/acme",
+        print_compose=True,
+    )
+    assert p.run() == f"image: ghcr.io/acme/orders-app@{DIGEST}"
+
+
+def test_password_stdin_is_read_once_and_fed_to_the_login(publish: ModuleType, committed: Project) -> None:
+    runner = ScriptedRunner(
+        publish, [("manifest inspect", publish.Result(1, stderr="no such manifest")), pushed(publish)]
+    )
+    options = publish.Options(
+        registry="acr:contoso",
+        project=committed.path,
+        engine="podman",
+        username="ci-push",
+        password_stdin=True,
+    )
+    publish.Publisher(options, runner, environ={}, stdin=lambda: "from-stdin\n").run()
+    login = [(c, s) for c, s in runner.calls if " login " in c]
+    assert login == [("docker login --username ci-push --password-stdin contoso.azurecr.io", "from-stdin\n")]
