@@ -676,7 +676,7 @@ def test_password_stdin_is_read_once_and_fed_to_the_login(publish: ModuleType, c
     options = publish.Options(
         registry="acr:contoso",
         project=committed.path,
-        engine="podman",
+        engine="docker",
         username="ci-push",
         password_stdin=True,
     )
