@@ -92,7 +92,8 @@ class Settings:
     # HTTP server ---------------------------------------------------------------------------------
     shutdown_timeout: float = 10.0
     keepalive_timeout: float = 5.0
-    max_body_bytes: int = 65_536
+    # Large enough for the biggest valid order (100 items of 200 characters, even fully \u-escaped).
+    max_body_bytes: int = 262_144
     max_concurrency: int = 256
     log_level: str = "info"
 
