@@ -51,9 +51,16 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 class Image:
     engine: Engine
     tag: str
-    base: str | None
+    base: str  # the PYTHON_IMAGE it was built on
     build_args: dict[str, str]
     build_seconds: float
+
+
+def _containerfile_default(argument: str) -> str:
+    for line in (REPO_ROOT / "Containerfile").read_text().splitlines():
+        if line.startswith(f"ARG {argument}="):
+            return line.split("=", 1)[1].strip()
+    raise LookupError(f"no ARG {argument}= in Containerfile")
 
 
 def _project_version() -> str:
@@ -80,12 +87,18 @@ def image(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     }
     if base:
         build_args["PYTHON_IMAGE"] = base
+    else:
+        base = _containerfile_default("PYTHON_IMAGE")
     tag = f"localhost/orders-app:test-{unique_name(engine.name)}"
     log = tmp_path_factory.mktemp(f"build-{engine.name}") / "build.log"
     try:
         seconds = engine.build(REPO_ROOT, tag, build_args, log)
     except EngineError as error:
-        hint = "" if base else f" (no local base image: run build_python_base from .ci/lib/base-images.sh)"
+        hint = (
+            ""
+            if "PYTHON_IMAGE" in build_args
+            else " (no local base image: run build_python_base from .ci/lib/base-images.sh)"
+        )
         pytest.fail(f"{error}{hint}")
     yield Image(engine, tag, base, build_args, seconds)
     engine.remove_image(tag)
@@ -114,7 +127,7 @@ def _orders_app_command() -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="session")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+def cli_keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     directory = tmp_path_factory.mktemp("keys") / "pair"
     command = _orders_app_command()
     subprocess.run([*command, "keys", "init", str(directory)], capture_output=True, text=True, check=True)
@@ -158,12 +171,14 @@ def wait_ready(running: Running, timeout: float = READY_TIMEOUT) -> float:
             if not running.engine.state(running.name).get("Running", False):
                 pytest.fail(f"container {running.name} exited:\n{running.engine.logs(running.name)[-3000:]}")
         time.sleep(0.05)
-    pytest.fail(f"{running.name} not ready after {timeout}s ({last}):\n{running.engine.logs(running.name)[-3000:]}")
+    pytest.fail(
+        f"{running.name} not ready after {timeout}s ({last}):\n{running.engine.logs(running.name)[-3000:]}"
+    )
 
 
 @dataclass
 class Launcher:
-    """Starts app containers from the image under test and removes every one of them (and volumes) at the end."""
+    """Starts containers from the image under test; removes every one of them, and the volumes, at the end."""
 
     image: Image
     keys: Keys
@@ -181,7 +196,10 @@ class Launcher:
         return name
 
     def options(
-        self, volume: str | None = None, env: dict[str, str] | None = None, hardened: bool = True,
+        self,
+        volume: str | None = None,
+        env: dict[str, str] | None = None,
+        hardened: bool = True,
         mount_key: bool = True,
     ) -> list[str]:
         options = list(HARDENED) if hardened else []
@@ -194,8 +212,13 @@ class Launcher:
         return options
 
     def start(
-        self, *, volume: str | None = None, env: dict[str, str] | None = None, extra: Sequence[str] = (),
-        hardened: bool = True, wait: bool = True,
+        self,
+        *,
+        volume: str | None = None,
+        env: dict[str, str] | None = None,
+        extra: Sequence[str] = (),
+        hardened: bool = True,
+        wait: bool = True,
     ) -> Running:
         name = unique_name(f"orders-test-{self.engine.name}")
         self.containers.append(name)
@@ -215,12 +238,13 @@ class Launcher:
 
 
 @pytest.fixture
-def launcher(image: Image, keys: Keys) -> Iterator[Launcher]:
-    launcher = Launcher(image, keys)
+def launcher(image: Image, cli_keys: Keys) -> Iterator[Launcher]:
+    launcher = Launcher(image, cli_keys)
     yield launcher
     launcher.close()
 
 
 @pytest.fixture(scope="session")
-def token(keys: Keys) -> Callable[[str], str]:
-    return keys.token
+def token(cli_keys: Keys) -> Callable[[str], str]:
+    """Tokens minted by `orders-app token` with the pair whose public half the containers get."""
+    return cli_keys.token

@@ -116,7 +116,9 @@ class Engine:
         self.cli("rmi", reference, check=False)
 
     # -- containers --------------------------------------------------------------------------------------
-    def run_detached(self, image: str, name: str, options: Sequence[str] = (), command: Sequence[str] = ()) -> None:
+    def run_detached(
+        self, image: str, name: str, options: Sequence[str] = (), command: Sequence[str] = ()
+    ) -> None:
         self.cli("run", "-d", "--name", name, *options, image, *command)
 
     def run_once(
@@ -133,7 +135,7 @@ class Engine:
         out = self.cli("port", name, f"{container_port}/tcp").stdout.strip().splitlines()
         for line in out:
             host, _, port = line.rpartition(":")
-            if host in {"127.0.0.1", "0.0.0.0"} or host.startswith("127."):  # noqa: S104 (parsing, not binding)
+            if host in {"127.0.0.1", "0.0.0.0"} or host.startswith("127."):
                 return int(port)
         raise EngineError(f"no published port for {name}:{container_port} in {out!r}")
 

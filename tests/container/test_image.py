@@ -4,10 +4,12 @@ engine's CLI, and commands run inside the container."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
@@ -28,7 +30,9 @@ ORDER = {"order": [{"product": "latte", "size": "small", "quantity": 1}]}
 ENGINE_STOP_TIMEOUT = 10
 
 
-def test_order_survives_a_restart_on_the_default_sqlite(launcher: Launcher, token: Callable[[str], str]) -> None:
+def test_order_survives_a_restart_on_the_default_sqlite(
+    launcher: Launcher, token: Callable[[str], str]
+) -> None:
     volume = launcher.volume()
     auth = token("alice")
     first = launcher.start(volume=volume)
@@ -99,6 +103,15 @@ def test_hardened_run_is_in_effect(launcher: Launcher, token: Callable[[str], st
         assert client.post("/orders", json=ORDER).status_code == 201
 
 
+def _timestamp(text: str) -> datetime:
+    """An engine's RFC 3339 time with nanoseconds (docker: ...Z, podman: ...+00:00) as an aware datetime."""
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
+    assert match, text
+    fraction = (match[2] or ".0")[:7]
+    zone = "+00:00" if match[3] == "Z" else match[3]
+    return datetime.fromisoformat(f"{match[1]}{fraction}{zone}")
+
+
 def test_sigterm_reaches_the_server_and_in_flight_requests_finish(
     launcher: Launcher, token: Callable[[str], str]
 ) -> None:
@@ -128,47 +141,86 @@ def test_sigterm_reaches_the_server_and_in_flight_requests_finish(
                 stop_errors.append(error)
 
         stopping = threading.Thread(target=stop)
-        started = time.monotonic()
+        sigterm_sent = datetime.now(UTC)
         stopping.start()
         time.sleep(1.5)  # SIGTERM delivered; uvicorn is draining
-        assert engine.state(running.name)["Running"], "the server quit with a request in flight"
+        # (podman reports "stopping" here, docker "running"; either way not gone yet.)
+        status = engine.state(running.name)["Status"]
+        assert status != "exited", "the server quit with a request in flight"
         sock.sendall(body[10:])
         response = b""
         while chunk := sock.recv(65536):
             response += chunk
         stopping.join(timeout=ENGINE_STOP_TIMEOUT + 30)
-        elapsed = time.monotonic() - started
     assert not stop_errors, stop_errors
     assert response.startswith(b"HTTP/1.1 201"), response[:300]
     state = engine.state(running.name)
     # 0, not 137: the process exited by itself; SIGKILL after the stop timeout would show as 137.
     assert state["ExitCode"] == 0, engine.logs(running.name)[-2000:]
-    assert elapsed < ENGINE_STOP_TIMEOUT / 2, f"stop took {elapsed:.1f}s"
+    # Measured to the process's exit as the engine recorded it, not to the end of the `stop` command, whose
+    # own clean-up is slow on a loaded machine.
+    took = (_timestamp(state["FinishedAt"]) - sigterm_sent).total_seconds()
+    assert took < ENGINE_STOP_TIMEOUT - 2, f"the server exited {took:.1f}s after SIGTERM"
     logs = engine.logs(running.name)
     assert "Shutting down" in logs
     assert "Finished server process [1]" in logs
 
 
-def test_image_ships_no_tests_git_keys_caches_or_tools(image: Image) -> None:
+# Prints every file holding a PEM private key: the header followed by base64 (or PEM headers), so code that
+# merely names the header (cryptography's ssh.py) does not count.
+SCAN_FOR_PRIVATE_KEYS = r"""
+import os, re, sys
+pem = re.compile(rb"-----BEGIN ([A-Z0-9]+ )?PRIVATE KEY-----\r?\n([A-Za-z0-9+/=]{40,}\r?\n|[A-Za-z-]+: )")
+found = []
+for top, dirs, files in os.walk("/"):
+    if top == "/":
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+    for name in files:
+        path = os.path.join(top, name)
+        try:
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as handle:
+                if pem.search(handle.read()):
+                    found.append(path)
+        except OSError:
+            pass
+print("\n".join(found))
+"""
+
+
+def test_image_ships_no_tests_git_caches_or_tools(image: Image) -> None:
     # As root inside the container, so that no file is hidden from the search by its permissions.
     script = r"""
         set -u
         found=$(find / -xdev \( -name .git -o -name conftest.py -o -name .pytest_cache -o -name '.venv' \
                 -o -path '*/site-packages/pytest' -o -path '*/site-packages/_pytest' -o -path '/src' \
-                -o -path '/opt/uv' -o -path '*/site-packages/uv' -o -name 'uv.lock' \
+                -o -path '/opt/uv' -o -path '*/site-packages/uv' -o \( -type f -name uv \) \
                 -o \( -type d -name tests \) \) -print 2>/dev/null)
         [ -z "$found" ] || { echo "unexpected: $found"; exit 1; }
-        keys=$(grep -rlE -e '-----BEGIN ([A-Z0-9]+ )?PRIVATE KEY-----' / \
-                --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null)
-        [ -z "$keys" ] || { echo "private keys: $keys"; exit 1; }
         command -v uv && { echo "uv on PATH"; exit 1; }
         [ ! -e /opt/orders-app/venv/bin/pip ] || { echo "pip in the venv"; exit 1; }
         python -c 'import pytest' 2>/dev/null && { echo "pytest importable"; exit 1; }
         echo clean
     """
-    result = image.engine.run_once(image.tag, ["--user", "0", "--entrypoint", "sh"], ["-c", script], timeout=300)
+    options = ["--user", "0", "--entrypoint", "sh"]
+    result = image.engine.run_once(image.tag, options, ["-c", script], timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("clean")
+
+
+def _private_key_files(image: Image, reference: str) -> set[str]:
+    options = ["--user", "0", "--entrypoint", "python3"]
+    result = image.engine.run_once(reference, options, ["-c", SCAN_FOR_PRIVATE_KEYS], timeout=300)
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
+
+
+def test_image_adds_no_private_key(image: Image) -> None:
+    # Debian's libgnutls carries the public self-test keys of its FIPS checks, in the base image already;
+    # what counts is that nothing built on top of the base holds a private key.
+    added = _private_key_files(image, image.tag) - _private_key_files(image, image.base)
+    assert not added, f"private keys in the image: {sorted(added)}"
 
 
 def test_migrate_runs_from_the_image(launcher: Launcher, token: Callable[[str], str]) -> None:
@@ -192,9 +244,12 @@ def test_refuses_to_start_without_the_public_key(image: Image) -> None:
 
 
 def test_healthcheck_reports_healthy(launcher: Launcher) -> None:
-    config = launcher.engine.image_inspect(launcher.image.tag)["Config"]
-    assert config["Healthcheck"]["Test"][0] == "CMD", config["Healthcheck"]
-    assert "/health/live" in " ".join(config["Healthcheck"]["Test"])
+    data = launcher.engine.image_inspect(launcher.image.tag)
+    # docker keeps it under Config, podman at the top level.
+    check = data["Config"].get("Healthcheck") or data.get("Healthcheck")
+    assert check, "the image has no HEALTHCHECK (podman drops it unless built with --format docker)"
+    assert check["Test"][0] == "CMD", check
+    assert "/health/live" in " ".join(check["Test"])
     if launcher.engine.name == "docker":
         # The image's own check, run by the daemon; only its interval is shortened to keep the suite quick.
         running = launcher.start(extra=["--health-interval=1s", "--health-start-period=1s"])
