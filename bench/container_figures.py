@@ -127,7 +127,7 @@ def main() -> int:
     base = args.base or (STAND_IN_PYTHON_IMAGE if engine.has_image(STAND_IN_PYTHON_IMAGE) else None)
     tag = f"localhost/orders-app:{unique_name('bench')}"
     probe_tag = f"{tag}-rebuild"
-    with tempfile.TemporaryDirectory(prefix="orders-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="container-figures-") as tmp:
         workdir = Path(tmp)
         try:
             build_seconds = build(engine, REPO_ROOT, tag, base, workdir / "build.log")
@@ -141,7 +141,6 @@ def main() -> int:
             script = Path(sys.executable).with_name("orders-app")
             command = [str(script), "keys", "init", str(keys)]
             subprocess.run(command, check=True, capture_output=True)  # noqa: S603 (our own CLI)
-            print(sorted(p.name for p in keys.iterdir()), file=sys.stderr)
             (keys / "public_key.pem").chmod(0o644)
             ready = run_to_ready(engine, tag, keys / "public_key.pem", args.runs)
             rebuild = rebuild_after_code_change(engine, probe_tag, base, workdir)

@@ -195,7 +195,7 @@ def test_image_ships_no_tests_git_caches_or_tools(image: Image) -> None:
         set -u
         found=$(find / -xdev \( -name .git -o -name conftest.py -o -name .pytest_cache -o -name '.venv' \
                 -o -path '*/site-packages/pytest' -o -path '*/site-packages/_pytest' -o -path '/src' \
-                -o -path '/opt/uv' -o -path '*/site-packages/uv' -o -name 'uv.lock' \
+                -o -path '/opt/uv' -o -path '*/site-packages/uv' -o \( -type f -name uv \) \
                 -o \( -type d -name tests \) \) -print 2>/dev/null)
         [ -z "$found" ] || { echo "unexpected: $found"; exit 1; }
         command -v uv && { echo "uv on PATH"; exit 1; }
