@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from alembic import context
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from alembic import context
 from orders_app.db.engine import async_url
 from orders_app.db.tables import metadata
 from orders_app.settings import Settings

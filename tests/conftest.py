@@ -8,6 +8,7 @@ that leg is skipped with the reason; with ORDERS_REQUIRE_ALL=1 (set by CI) the s
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import asyncpg
 import pytest
 from httpx import Response
+from hypothesis import settings
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
@@ -29,6 +31,10 @@ from orders_app.auth.tokens import mint_token
 from orders_app.db.migrations import upgrade_to_head
 from orders_app.settings import DEFAULT_AUDIENCE, Settings
 from tests.factories import new_user, order_body
+
+# CI runs the same examples every time and keeps no example database between runs.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 POSTGRES_URL = os.environ.get("ORDERS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_ALL = os.environ.get("ORDERS_REQUIRE_ALL", "") not in ("", "0", "false")
@@ -61,7 +67,13 @@ class TokenMinter:
 
     def __call__(self, subject: str, **options: Any) -> str:
         options.setdefault("audience", DEFAULT_AUDIENCE)
-        return mint_token(load_private_key(self.keys.private_key), subject=subject, **options)
+        return mint_token(_private_key(self.keys.private_key), subject=subject, **options)
+
+
+@functools.cache
+def _private_key(path: Path) -> Any:
+    # Parsing the PEM costs far more than signing; the suite mints hundreds of tokens with one key.
+    return load_private_key(path)
 
 
 @pytest.fixture(scope="session")
@@ -231,3 +243,41 @@ def user(as_user: Any) -> UserClient:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+async def update_order_row(backend: Backend, order_id: str, **values: Any) -> None:
+    """Change an order's row behind the API's back (statuses and timestamps no endpoint can set)."""
+    from sqlalchemy import update
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from orders_app.db.engine import async_url
+    from orders_app.db.tables import orders_table
+
+    # Its own engine: the app's pool belongs to the test client's event loop.
+    engine = create_async_engine(async_url(backend.url), poolclass=NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(orders_table).where(orders_table.c.id == uuid.UUID(order_id)).values(**values)
+            )
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def force_status(backend: Backend) -> Any:
+    async def force(order_id: str, status: str) -> None:
+        await update_order_row(backend, order_id, status=status)
+
+    return force
+
+
+@pytest.fixture
+def force_created(backend: Backend) -> Any:
+    from datetime import datetime
+
+    async def force(order_id: str, created: str) -> None:
+        await update_order_row(backend, order_id, created=datetime.fromisoformat(created))
+
+    return force

@@ -8,8 +8,8 @@ Create Date: 2026-11-27
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
+
 from orders_app.db.tables import UTCDateTime
 
 revision: str = "0001"
@@ -29,7 +29,7 @@ def upgrade() -> None:
             "status IN ('created', 'paid', 'progress', 'cancelled', 'dispatched', 'delivered')",
             name=op.f("ck_orders_status_known"),
         ),
-        sa.CheckConstraint("length(owner) > 0", name=op.f("ck_orders_owner_not_empty")),
+        sa.CheckConstraint("length(owner) BETWEEN 1 AND 255", name=op.f("ck_orders_owner_length")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
     )
     op.create_index("ix_orders_owner_created_id", "orders", ["owner", "created", "id"], unique=False)
@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "quantity >= 1 AND quantity <= 1000000", name=op.f("ck_order_items_quantity_in_range")
         ),
-        sa.CheckConstraint("length(product) > 0", name=op.f("ck_order_items_product_not_empty")),
+        sa.CheckConstraint("length(product) BETWEEN 1 AND 200", name=op.f("ck_order_items_product_length")),
         sa.CheckConstraint("position >= 0", name=op.f("ck_order_items_position_not_negative")),
         sa.ForeignKeyConstraint(
             ["order_id"],

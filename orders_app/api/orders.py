@@ -9,14 +9,22 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from litestar import Controller, Response, delete, get, post, put
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ValidationException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, QueryParameter
 
 from orders_app.api.auth import current_owner, require_bearer_token
-from orders_app.api.schemas import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, CreateOrder, Order, OrderList
+from orders_app.api.schemas import (
+    CREATE_ORDER_DECODER,
+    PAGE_SIZE_DEFAULT,
+    PAGE_SIZE_MAX,
+    CreateOrder,
+    Order,
+    OrderList,
+)
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.service import orders as use_cases
 
@@ -25,7 +33,28 @@ Owner = NamedDependency[str]
 Work = NamedDependency[SqlUnitOfWork]
 # Parsed by hand (parse_order_id) so that a malformed id is a 422, as the contract says, not a 404.
 OrderId = FromPath[str]
-CreateOrderBody = JSONBody[CreateOrder]
+# The body is decoded by msgspec strictly ("1" is not a quantity), straight from the raw bytes.
+CreateOrderBody = NamedDependency[CreateOrder]
+
+
+async def decode_create_order(request: Request[Any, Any, Any]) -> CreateOrder:
+    raw = await request.body()
+    if not raw:
+        raise _body_error("a JSON request body is required")
+    try:
+        return CREATE_ORDER_DECODER.decode(raw)
+    except msgspec.ValidationError as error:
+        message, _, location = str(error).partition(" - at `")
+        raise _body_error(message, key=location.rstrip("`").removeprefix("$.") or None) from None
+    except msgspec.DecodeError as error:
+        raise _body_error(f"JSON is malformed: {error}") from None
+
+
+def _body_error(message: str, key: str | None = None) -> ValidationException:
+    entry = {"message": message, "source": "body"}
+    if key:
+        entry["key"] = key
+    return ValidationException("Validation failed", extra=[entry])
 
 
 def provide_unit_of_work(state: State) -> SqlUnitOfWork:
@@ -70,6 +99,7 @@ class OrdersController(Controller):
     dependencies = {  # noqa: RUF012
         "owner": Provide(current_owner, sync_to_thread=False),
         "uow": Provide(provide_unit_of_work, sync_to_thread=False),
+        "new_order": Provide(decode_create_order),
     }
 
     @get(operation_id="getOrders")
@@ -94,8 +124,8 @@ class OrdersController(Controller):
         )
 
     @post(operation_id="createOrder", status_code=201)
-    async def create_order(self, owner: Owner, uow: Work, data: CreateOrderBody) -> Order:
-        order = await use_cases.place_order(uow, owner, data.domain_items())
+    async def create_order(self, owner: Owner, uow: Work, new_order: CreateOrderBody) -> Order:
+        order = await use_cases.place_order(uow, owner, new_order.domain_items())
         return Order.from_domain(order)
 
     @get("/{order_id:str}", operation_id="getOrder")
@@ -109,9 +139,9 @@ class OrdersController(Controller):
         owner: Owner,
         uow: Work,
         order_id: OrderId,
-        data: CreateOrderBody,
+        new_order: CreateOrderBody,
     ) -> Order:
-        order = await use_cases.update_order(uow, owner, parse_order_id(order_id), data.domain_items())
+        order = await use_cases.update_order(uow, owner, parse_order_id(order_id), new_order.domain_items())
         return Order.from_domain(order)
 
     @delete("/{order_id:str}", operation_id="deleteOrder", status_code=204)

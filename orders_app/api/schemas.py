@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -19,7 +20,10 @@ QUANTITY_MAX = 1_000_000
 PAGE_SIZE_DEFAULT = 50
 PAGE_SIZE_MAX = 100
 
-Product = Annotated[str, msgspec.Meta(min_length=1, max_length=PRODUCT_MAX_LENGTH)]
+# No control characters: PostgreSQL cannot store NUL at all, and none belongs in a product name.
+PRODUCT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+Product = Annotated[str, msgspec.Meta(min_length=1, max_length=PRODUCT_MAX_LENGTH, pattern=PRODUCT_PATTERN)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=QUANTITY_MAX)]
 
 
@@ -27,6 +31,11 @@ class OrderItem(msgspec.Struct, forbid_unknown_fields=True):
     product: Product
     size: Size
     quantity: Quantity = 1
+
+    def __post_init__(self) -> None:
+        # Python's `$` also matches before a final newline, so the pattern alone would let "latte\n" in.
+        if _CONTROL_CHARACTERS.search(self.product):
+            raise ValueError("product must not contain control characters")
 
 
 class CreateOrder(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,3 +69,7 @@ class OrderList(msgspec.Struct, forbid_unknown_fields=True):
 
 class Health(msgspec.Struct, forbid_unknown_fields=True):
     status: str
+
+
+# Built once: decoding straight into the struct validates every constraint above in one pass.
+CREATE_ORDER_DECODER = msgspec.json.Decoder(CreateOrder)

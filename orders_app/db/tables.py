@@ -80,7 +80,8 @@ class OrderRecord(Base):
 
     __table_args__ = (
         CheckConstraint(_in("status", Status), name="status_known"),
-        CheckConstraint("length(owner) > 0", name="owner_not_empty"),
+        # SQLite does not enforce VARCHAR lengths, so the bounds are checks on every backend.
+        CheckConstraint(f"length(owner) BETWEEN 1 AND {OWNER_MAX_LENGTH}", name="owner_length"),
         # Serves "this owner's orders, newest first" (scanned backwards) and the keyset paging predicate.
         Index("ix_orders_owner_created_id", "owner", "created", "id"),
     )
@@ -103,7 +104,7 @@ class OrderItemRecord(Base):
         CheckConstraint(
             f"quantity >= {QUANTITY_MIN} AND quantity <= {QUANTITY_MAX}", name="quantity_in_range"
         ),
-        CheckConstraint("length(product) > 0", name="product_not_empty"),
+        CheckConstraint(f"length(product) BETWEEN 1 AND {PRODUCT_MAX_LENGTH}", name="product_length"),
         CheckConstraint("position >= 0", name="position_not_negative"),
     )
 

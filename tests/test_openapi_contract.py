@@ -1,0 +1,113 @@
+"""oas.yaml is the published contract: the app serves it, and code and document cannot drift apart."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from orders_app.api.schemas import CreateOrder, Health, Order, OrderList
+
+REPO = Path(__file__).resolve().parent.parent
+CONTRACT = yaml.safe_load((REPO / "oas.yaml").read_text())
+DOCUMENTATION_ROUTES = {("GET", "/openapi.yaml"), ("GET", "/openapi.json")}
+IGNORED_KEYWORDS = {"title", "description", "example", "examples"}
+
+
+def _normalise(schema: Any) -> Any:
+    """Compare meaning, not presentation: drop prose, sort enums and required lists."""
+    if isinstance(schema, dict):
+        out = {key: _normalise(value) for key, value in schema.items() if key not in IGNORED_KEYWORDS}
+        for key in ("enum", "required"):
+            if key in out:
+                out[key] = sorted(out[key])
+        return out
+    if isinstance(schema, list):
+        return [_normalise(value) for value in schema]
+    return schema
+
+
+def test_wire_schemas_match_the_published_components() -> None:
+    _, components = msgspec.json.schema_components(
+        (CreateOrder, Order, OrderList, Health), ref_template="#/components/schemas/{name}"
+    )
+    published = CONTRACT["components"]["schemas"]
+    for name, schema in components.items():
+        assert name in published, f"{name} is used on the wire but missing from oas.yaml"
+        assert _normalise(schema) == _normalise(published[name]), f"{name} drifted from oas.yaml"
+
+
+def test_every_route_is_documented_and_every_documented_route_exists(app: Litestar) -> None:
+    served = {
+        (method, route.path.replace("{order_id:str}", "{order_id}"))
+        for route in app.routes
+        for method in getattr(route, "methods", set())
+        if method not in {"HEAD", "OPTIONS"}
+    } - DOCUMENTATION_ROUTES
+    documented = {
+        (method.upper(), path)
+        for path, item in CONTRACT["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    assert served == documented
+
+
+def test_operation_ids_match_the_handlers(app: Litestar) -> None:
+    documented = {
+        op["operationId"]
+        for item in CONTRACT["paths"].values()
+        for method, op in item.items()
+        if method != "parameters"
+    }
+    handlers = {
+        handler.operation_id
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if handler.operation_id
+    }
+    assert documented <= handlers
+
+
+def test_documented_bounds_match_the_code() -> None:
+    from orders_app.api import schemas
+
+    limit = next(p for p in CONTRACT["paths"]["/orders"]["get"]["parameters"] if p["name"] == "limit")
+    assert limit["schema"]["maximum"] == schemas.PAGE_SIZE_MAX
+    assert limit["schema"]["default"] == schemas.PAGE_SIZE_DEFAULT
+
+
+async def test_the_app_serves_the_committed_document(client: AsyncTestClient[Litestar]) -> None:
+    as_yaml = await client.get("/openapi.yaml")
+    assert as_yaml.status_code == 200
+    assert as_yaml.text == (REPO / "oas.yaml").read_text()
+    as_json = await client.get("/openapi.json")
+    assert as_json.status_code == 200
+    assert as_json.json() == CONTRACT
+
+
+def test_the_cli_prints_the_same_document() -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "orders_app", "openapi"], capture_output=True, text=True, check=True
+    )
+    assert printed.stdout == (REPO / "oas.yaml").read_text()
+
+
+def test_every_orders_operation_requires_the_bearer_scheme_and_documents_401() -> None:
+    assert CONTRACT["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert CONTRACT["security"] == [{"bearerAuth": []}]
+    for path, item in CONTRACT["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            if path.startswith("/orders"):
+                assert "security" not in operation, f"{method} {path} must not override security"
+                assert "401" in operation["responses"], f"{method} {path} lacks 401"
+            else:
+                assert operation.get("security") == [], f"{method} {path} should be public"

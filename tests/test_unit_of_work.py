@@ -1,0 +1,115 @@
+"""The unit of work commits explicitly and rolls back on any error: no partial order ever persists.
+
+These call the use cases directly over a real database (no HTTP), with rows the API would refuse,
+so that the database's own constraints are what fails half-way through an operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from orders_app.db.engine import Database, open_database
+from orders_app.db.tables import order_items_table, orders_table
+from orders_app.db.unit_of_work import SqlUnitOfWork
+from orders_app.domain.orders import OrderItem, Size
+from orders_app.service import orders as use_cases
+from orders_app.settings import Settings
+from tests.conftest import Backend
+from tests.factories import new_user
+
+
+@pytest.fixture
+async def database(backend: Backend) -> AsyncIterator[Database]:
+    database = open_database(Settings(db_url=backend.url))
+    yield database
+    await database.dispose()
+
+
+async def _count_orders(database: Database, owner: str) -> int:
+    async with database.engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).where(orders_table.c.owner == owner)) or 0)
+
+
+async def test_a_failure_after_the_order_row_rolls_the_whole_order_back(database: Database) -> None:
+    owner = new_user()
+    # The order row inserts fine; the second item breaks the schema's quantity check.
+    items = [OrderItem("latte", Size.SMALL, 1), OrderItem("latte", Size.SMALL, 0)]
+    with pytest.raises(IntegrityError):
+        await use_cases.place_order(SqlUnitOfWork(database), owner, items)
+    assert await _count_orders(database, owner) == 0
+
+
+async def test_a_failed_update_keeps_the_previous_items(database: Database) -> None:
+    owner = new_user()
+    order = await use_cases.place_order(SqlUnitOfWork(database), owner, [OrderItem("latte", Size.BIG, 2)])
+    # PostgreSQL refuses the over-long product by its type (DataError), SQLite by the length check.
+    with pytest.raises(DBAPIError):
+        await use_cases.update_order(
+            SqlUnitOfWork(database), owner, order.id, [OrderItem("x" * 300, Size.SMALL, 1)]
+        )
+    reloaded = await use_cases.get_order(SqlUnitOfWork(database), owner, order.id)
+    assert reloaded.items == [OrderItem("latte", Size.BIG, 2)]
+
+
+async def test_nothing_is_kept_without_commit(database: Database) -> None:
+    owner = new_user()
+    from orders_app.domain.orders import Order
+
+    order = Order.place(owner, [OrderItem("latte", Size.SMALL)])
+    async with SqlUnitOfWork(database) as uow:
+        await uow.begin_write()
+        await uow.orders.add(order)
+        # Leaving the block without commit() abandons the work.
+    assert await _count_orders(database, owner) == 0
+
+
+async def test_deleting_an_order_cascades_to_its_items(database: Database) -> None:
+    owner = new_user()
+    order = await use_cases.place_order(
+        SqlUnitOfWork(database), owner, [OrderItem("a", Size.SMALL), OrderItem("b", Size.BIG)]
+    )
+    await use_cases.delete_order(SqlUnitOfWork(database), owner, order.id)
+    async with database.engine.connect() as connection:
+        remaining = await connection.scalar(
+            select(func.count()).where(order_items_table.c.order_id == order.id)
+        )
+    assert remaining == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("size", "huge"), ("quantity", 1_000_001), ("product", "")],
+)
+async def test_the_schema_itself_rejects_out_of_range_items(
+    database: Database, column: str, value: object
+) -> None:
+    owner = new_user()
+    order = await use_cases.place_order(SqlUnitOfWork(database), owner, [OrderItem("a", Size.SMALL)])
+    row = {"order_id": order.id, "position": 1, "product": "b", "size": "small", "quantity": 1}
+    row[column] = value
+    with pytest.raises(IntegrityError):
+        async with database.engine.begin() as connection:
+            await connection.execute(order_items_table.insert().values(**row))
+
+
+async def test_the_schema_rejects_unknown_statuses_and_orphan_items(database: Database) -> None:
+    import uuid
+
+    with pytest.raises(IntegrityError):
+        async with database.engine.begin() as connection:
+            await connection.execute(
+                order_items_table.insert().values(
+                    order_id=uuid.uuid4(), position=0, product="a", size="small", quantity=1
+                )
+            )
+    owner = new_user()
+    order = await use_cases.place_order(SqlUnitOfWork(database), owner, [OrderItem("a", Size.SMALL)])
+    with pytest.raises(IntegrityError):
+        async with database.engine.begin() as connection:
+            await connection.execute(
+                orders_table.update().where(orders_table.c.id == order.id).values(status="lost")
+            )
