@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -27,13 +28,32 @@ from orders_app.settings import Settings
 logger = logging.getLogger("orders_app")
 
 
+# More skew than this is a broken clock, and a large leeway quietly extends every token's lifetime.
+MAX_LEEWAY_SECONDS = 300.0
+
+
 def build_authenticator(settings: Settings) -> Authenticator:
     """Load key material once, at start-up; KeyConfigError (one clear line) when it is unusable."""
     if settings.auth_disabled:
         return Authenticator(verifier=None)
+    if not settings.jwt_audience.strip():
+        # An empty audience would only match tokens minted for no service in particular.
+        raise KeyConfigError("JWT_AUDIENCE must not be empty")
+    if settings.jwt_leeway > MAX_LEEWAY_SECONDS:
+        raise KeyConfigError(f"JWT_LEEWAY={settings.jwt_leeway:g} is above {MAX_LEEWAY_SECONDS:g} seconds")
     keys: KeySource
     if settings.jwt_jwks_url:
-        keys = JwksKeys(settings.jwt_jwks_url, timeout=settings.db_connect_timeout)
+        if settings.jwt_public_key_file is not None:
+            # Two sources of truth for who may sign tokens is a misconfiguration, not a preference.
+            raise KeyConfigError("JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL are both set; set only one")
+        if urlsplit(settings.jwt_jwks_url).scheme not in ("http", "https"):
+            # urllib would also open file:// and ftp:// URLs.
+            raise KeyConfigError(f"JWT_JWKS_URL={settings.jwt_jwks_url} must be an http:// or https:// URL")
+        keys = JwksKeys(
+            settings.jwt_jwks_url,
+            refresh_cooldown=settings.jwt_jwks_refresh_cooldown,
+            timeout=settings.jwt_jwks_timeout,
+        )
     else:
         key_file = settings.effective_public_key_file
         assert key_file is not None

@@ -31,7 +31,13 @@ def _settings() -> Settings:
 def _prepare_development_keys(settings: Settings) -> None:
     pair = KeyPair(settings.dev_keys_dir)
     if not pair.exists():
-        create_key_pair(pair.directory)
+        try:
+            create_key_pair(pair.directory)
+        except OSError as error:
+            raise StartupError(
+                f"cannot create development keys in {pair.directory}/ ({error.strerror}); "
+                "set JWT_PUBLIC_KEY_FILE or DEV_KEYS_DIR"
+            ) from None
         logger.warning("created a development key pair in %s/ (never use it in production)", pair.directory)
     else:
         logger.warning("using the development key pair in %s/ (never use it in production)", pair.directory)
@@ -128,9 +134,14 @@ def print_openapi(_: argparse.Namespace) -> None:
 def keys_init(args: argparse.Namespace) -> None:
     directory = Path(args.directory) if args.directory else _settings().dev_keys_dir
     pair = KeyPair(directory)
-    if pair.exists() and not args.force:
-        raise StartupError(f"{directory}/ already holds a key pair; pass --force to replace it")
-    create_key_pair(directory)
+    existing = pair.existing_files()
+    if existing and not args.force:
+        names = ", ".join(path.name for path in existing)
+        raise StartupError(f"{directory}/ already holds {names}; pass --force to replace the key pair")
+    try:
+        create_key_pair(directory)
+    except OSError as error:
+        raise StartupError(f"cannot write keys to {directory}/ ({error.strerror})") from None
     print(f"private key: {pair.private_key} (owner-only; never commit or ship it)")
     print(f"public key:  {pair.public_key}")
     print(f"certificate: {pair.certificate}")
@@ -140,6 +151,10 @@ def token(args: argparse.Namespace) -> None:
     from orders_app.auth.tokens import mint_token
 
     settings = _settings()
+    if not args.sub.strip():
+        raise StartupError("--sub must not be empty")
+    if args.ttl <= 0:
+        raise StartupError("--ttl must be a positive number of seconds")
     directory = Path(args.keys_dir) if args.keys_dir else settings.dev_keys_dir
     try:
         private_key = load_private_key(KeyPair(directory).private_key)

@@ -85,6 +85,9 @@ class Settings:
     jwt_audience: str = DEFAULT_AUDIENCE
     jwt_issuer: str | None = None
     jwt_jwks_url: str | None = None
+    # Minimum seconds between two JWKS fetches (unknown kids inside this window are rejected unfetched).
+    jwt_jwks_refresh_cooldown: float = 10.0
+    jwt_jwks_timeout: float = 5.0
     jwt_leeway: float = 30.0
     auth_disabled: bool = False
     dev_keys_dir: Path = Path(".keys")

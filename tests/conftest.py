@@ -8,6 +8,7 @@ that leg is skipped with the reason; with ORDERS_REQUIRE_ALL=1 (set by CI) the s
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -66,7 +67,13 @@ class TokenMinter:
 
     def __call__(self, subject: str, **options: Any) -> str:
         options.setdefault("audience", DEFAULT_AUDIENCE)
-        return mint_token(load_private_key(self.keys.private_key), subject=subject, **options)
+        return mint_token(_private_key(self.keys.private_key), subject=subject, **options)
+
+
+@functools.cache
+def _private_key(path: Path) -> Any:
+    # Parsing the PEM costs far more than signing; the suite mints hundreds of tokens with one key.
+    return load_private_key(path)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
-from orders_app.auth.tokens import InvalidToken, TokenVerifier
+from orders_app.auth.tokens import EMPTY, MISSING, NOT_BEARER, InvalidToken, TokenVerifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +23,13 @@ class Authenticator:
         if self.verifier is None:
             return self.anonymous_subject
         if not authorization:
-            raise InvalidToken("a bearer token is required", error="invalid_request")
+            raise InvalidToken(MISSING, error="invalid_request")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer":
-            raise InvalidToken("the authorization scheme must be Bearer", error="invalid_request")
+            raise InvalidToken(NOT_BEARER, error="invalid_request")
         token = token.strip()
         if not token:
-            raise InvalidToken("the bearer token is empty", error="invalid_request")
+            raise InvalidToken(EMPTY, error="invalid_request")
         return await self.verifier.subject(token)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -62,8 +63,17 @@ def _invalid_order(_: Request[Any, Any, Any], exc: InvalidOrder) -> Response[Any
     return _json(422, [{"message": str(exc), "source": "body"}])
 
 
+# RFC 6750 section 3: what error and error_description may hold inside their quotes.
+_CHALLENGE_SAFE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+
+
 def _unauthorized(_: Request[Any, Any, Any], exc: InvalidToken) -> Response[Any]:
-    challenge = f'Bearer realm="orders", error="{exc.error}", error_description="{exc.description}"'
+    # Descriptions come from a fixed set (auth.tokens.DESCRIPTIONS); the check keeps a future slip,
+    # say a quote or a newline, from ever splitting or forging the header.
+    error = exc.error if _CHALLENGE_SAFE.fullmatch(exc.error) else "invalid_token"
+    challenge = f'Bearer realm="orders", error="{error}"'
+    if _CHALLENGE_SAFE.fullmatch(exc.description):
+        challenge += f', error_description="{exc.description}"'
     return _json(401, exc.description, {"WWW-Authenticate": challenge})
 
 

@@ -45,12 +45,17 @@ class KeyPair:
     def exists(self) -> bool:
         return self.private_key.is_file() and self.public_key.is_file()
 
+    def existing_files(self) -> list[Path]:
+        return [path for path in (self.private_key, self.public_key, self.certificate) if path.exists()]
+
 
 def create_key_pair(directory: Path, *, common_name: str = "orders-app development") -> KeyPair:
     """Write a 2048-bit RSA private key (owner-only), its public key and a self-signed certificate."""
     pair = KeyPair(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
+    if not directory.exists():
+        directory.mkdir(parents=True)
+        # Only a directory we made is tightened: `keys init .` must not lock the caller out of a checkout.
+        directory.chmod(0o700)
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     _write(
         pair.private_key,
@@ -84,11 +89,22 @@ def create_key_pair(directory: Path, *, common_name: str = "orders-app developme
 
 
 def _write(path: Path, data: bytes, *, mode: int) -> None:
-    # Create with the final mode so a private key is never readable by others, not even briefly.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    path.chmod(mode)
+    """Write via a fresh temporary file and rename it into place.
+
+    The temporary file is created exclusively with the final mode, so a private key is never readable
+    by others, not even briefly and not when it replaces an older, laxer file; O_EXCL also refuses to
+    follow a planted symlink. The rename means a reader sees the old file or the new one, never half.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)  # the umask may have taken bits the public files need
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def load_public_key(path: Path, *, variable: str = "JWT_PUBLIC_KEY_FILE") -> VerificationKey:

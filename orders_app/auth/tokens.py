@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from orders_app.auth.keys import VerificationKey
 
+logger = logging.getLogger("orders_app.auth")
+
 # Fixed in code and never read from the token: this is what stops `alg: none` and the classic
 # "HS256 signed with the public key as the secret" forgery.
-ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
+RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384"}
+ALLOWED_ALGORITHMS = (*RSA_ALGORITHMS, *EC_ALGORITHMS.values())
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "aud")
 SUBJECT_MAX_LENGTH = 255
+
+
+def algorithms_for(key: VerificationKey) -> list[str]:
+    """The accepted algorithms that fit this key.
+
+    Narrowing by key type turns "ES256 header, RSA key" into a plain rejection; left to PyJWT it
+    surfaces as a TypeError (a 500) instead of an invalid token.
+    """
+    if isinstance(key, rsa.RSAPublicKey):
+        return list(RSA_ALGORITHMS)
+    algorithm = EC_ALGORITHMS.get(key.curve.name) if isinstance(key, ec.EllipticCurvePublicKey) else None
+    return [algorithm] if algorithm else []
 
 
 class InvalidToken(Exception):
@@ -48,36 +67,75 @@ class StaticKey:
 
 
 class JwksKeys:
-    """Keys from an identity provider's JWKS endpoint, cached and refreshed when an unknown `kid` arrives."""
+    """Keys from an identity provider's JWKS endpoint, cached and refreshed when an unknown `kid` arrives.
 
-    def __init__(self, url: str, *, refresh_cooldown: float = 10.0, timeout: float = 5.0) -> None:
-        self._client = jwt.PyJWKClient(url, cache_jwk_set=False, cache_keys=False, timeout=int(timeout))
+    At most one fetch per `refresh_cooldown` seconds: tokens with made-up kids must not turn into a
+    flood of requests to the identity provider. Inside the cooldown an unknown kid is rejected at once,
+    and if the last fetch failed the provider is still reported unavailable (503), not the token invalid.
+
+    The cache is also refreshed once it is older than `max_age`, so a key the provider withdraws stops
+    being accepted even when no unknown kid ever shows up. If that refresh fails, the cached keys keep
+    serving (logged): an identity provider outage should not log every user out.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        refresh_cooldown: float = 10.0,
+        max_age: float = 300.0,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = jwt.PyJWKClient(
+            url, cache_jwk_set=False, cache_keys=False, timeout=max(1, int(timeout))
+        )
         self._keys: dict[str | None, VerificationKey] = {}
         self._lock = asyncio.Lock()
+        self._clock = clock
         self._last_fetch = float("-inf")
-        # Tokens with made-up kids must not turn into a flood of requests to the identity provider.
+        self._fetched_at = float("-inf")
+        self._last_failure: str | None = None
         self._refresh_cooldown = refresh_cooldown
+        self._max_age = max_age
 
     async def key_for(self, kid: str | None) -> VerificationKey:
         key = self._keys.get(kid)
-        if key is not None:
+        if key is not None and not self._stale():
             return key
         async with self._lock:
             key = self._keys.get(kid)
-            if key is None and time.monotonic() - self._last_fetch >= self._refresh_cooldown:
-                await self._refresh()
-                key = self._keys.get(kid)
+            if key is None or self._stale():
+                if self._clock() - self._last_fetch >= self._refresh_cooldown:
+                    try:
+                        await self._refresh()
+                    except KeysUnavailable as error:
+                        if key is None:
+                            raise
+                        logger.warning("%s; still using the keys fetched before", error)
+                    else:
+                        key = self._keys.get(kid)
+                elif key is None and self._last_failure is not None:
+                    raise KeysUnavailable(self._last_failure)
         if key is None:
-            raise InvalidToken("token signing key is unknown")
+            raise InvalidToken(UNKNOWN_KEY)
         return key
 
+    def _stale(self) -> bool:
+        return self._clock() - self._fetched_at >= self._max_age
+
     async def _refresh(self) -> None:
-        self._last_fetch = time.monotonic()
+        self._last_fetch = self._clock()
         try:
             # PyJWKClient fetches with blocking urllib: keep it off the event loop.
             jwk_set = await asyncio.to_thread(self._client.get_jwk_set, True)
-        except jwt.PyJWKClientError as error:
-            raise KeysUnavailable(f"cannot fetch signing keys: {error}") from None
+        except (jwt.PyJWTError, ValueError, OSError) as error:
+            # PyJWKClientError for network trouble; PyJWKSetError for a set without usable keys;
+            # ValueError for a body that is not JSON. The cached keys stay as they were.
+            self._last_failure = f"cannot fetch signing keys: {type(error).__name__}: {error}"
+            raise KeysUnavailable(self._last_failure) from None
+        self._last_failure = None
+        self._fetched_at = self._last_fetch
         keys: dict[str | None, VerificationKey] = {}
         for jwk in jwk_set.keys:
             if jwk.public_key_use in (None, "sig") and isinstance(jwk.key, VerificationKey):
@@ -85,6 +143,7 @@ class JwksKeys:
         if len(keys) == 1:
             # A provider with a single key may issue tokens without `kid`.
             keys[None] = next(iter(keys.values()))
+        logger.info("fetched %d signing key(s) from the JWKS endpoint", len(keys) - (None in keys))
         self._keys = keys
 
 
@@ -106,50 +165,95 @@ class TokenVerifier:
     async def subject(self, token: str) -> str:
         """The verified token's `sub`, or InvalidToken saying what is wrong with it."""
         try:
+            # Besides bad encoding this rejects a non-string `kid` and unknown `crit` extensions,
+            # which PyJWT reports as InvalidTokenError rather than DecodeError.
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
-            raise InvalidToken("token is malformed") from None
+        except jwt.InvalidTokenError:
+            raise InvalidToken(MALFORMED) from None
         kid = header.get("kid")
         key = await self._keys.key_for(kid if isinstance(kid, str) else None)
         try:
             claims = self._jwt.decode(
                 token,
                 key,
-                algorithms=list(ALLOWED_ALGORITHMS),
+                algorithms=algorithms_for(key),
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=self._leeway,
             )
         except jwt.InvalidTokenError as error:
             raise InvalidToken(_describe(error)) from None
+        except (TypeError, ValueError):
+            # Whatever else attacker-controlled input provokes in the library is still a bad token.
+            raise InvalidToken(INVALID) from None
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject.strip():
-            raise InvalidToken("token subject is empty")
+            raise InvalidToken(EMPTY_SUBJECT)
         if len(subject) > SUBJECT_MAX_LENGTH:
-            raise InvalidToken("token subject is too long")
+            raise InvalidToken(LONG_SUBJECT)
         return subject
+
+
+# Every description a client can see. They are fixed strings (never the token, never library messages)
+# because they go into the WWW-Authenticate header as a quoted string.
+MISSING = "a bearer token is required"
+NOT_BEARER = "the authorization scheme must be Bearer"
+EMPTY = "the bearer token is empty"
+MALFORMED = "token is malformed"
+UNKNOWN_KEY = "token signing key is unknown"
+EXPIRED = "token has expired"
+NOT_YET_VALID = "token is not yet valid"
+WRONG_AUDIENCE = "token audience is not accepted"
+WRONG_ISSUER = "token issuer is not accepted"
+WRONG_ALGORITHM = "token algorithm is not accepted"
+BAD_SIGNATURE = "token signature is invalid"
+EMPTY_SUBJECT = "token subject is empty"
+LONG_SUBJECT = "token subject is too long"
+INVALID = "token is invalid"
+MISSING_CLAIM = {claim: f"token lacks the required '{claim}' claim" for claim in (*REQUIRED_CLAIMS, "iss")}
+
+DESCRIPTIONS = frozenset(
+    {
+        MISSING,
+        NOT_BEARER,
+        EMPTY,
+        MALFORMED,
+        UNKNOWN_KEY,
+        EXPIRED,
+        NOT_YET_VALID,
+        WRONG_AUDIENCE,
+        WRONG_ISSUER,
+        WRONG_ALGORITHM,
+        BAD_SIGNATURE,
+        EMPTY_SUBJECT,
+        LONG_SUBJECT,
+        INVALID,
+        *MISSING_CLAIM.values(),
+    }
+)
 
 
 def _describe(error: jwt.InvalidTokenError) -> str:
     match error:
         case jwt.ExpiredSignatureError():
-            return "token has expired"
+            return EXPIRED
         case jwt.ImmatureSignatureError():
-            return "token is not yet valid"
+            # Both `nbf` and `iat` later than now (plus leeway).
+            return NOT_YET_VALID
         case jwt.InvalidAudienceError():
-            return "token audience is not accepted"
+            return WRONG_AUDIENCE
         case jwt.InvalidIssuerError():
-            return "token issuer is not accepted"
+            return WRONG_ISSUER
         case jwt.MissingRequiredClaimError():
-            return f"token lacks the required '{error.claim}' claim"
+            return MISSING_CLAIM.get(error.claim, INVALID)
         case jwt.InvalidAlgorithmError():
-            return "token algorithm is not accepted"
+            return WRONG_ALGORITHM
         case jwt.InvalidSignatureError():
-            return "token signature is invalid"
+            return BAD_SIGNATURE
         case jwt.DecodeError():
-            return "token is malformed"
+            return MALFORMED
         case _:
-            return "token is invalid"
+            return INVALID
 
 
 def mint_token(

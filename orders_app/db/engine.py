@@ -9,12 +9,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from orders_app.db.errors import DatabaseUnavailable, is_unavailability
@@ -111,7 +106,6 @@ class Database:
     """Everything the process shares for database access: one engine and pool for its lifetime."""
 
     engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
     # SQLite allows one writer at a time. Writers of this process queue on this lock instead of
     # spinning in SQLite's busy handler; other processes are still covered by the busy timeout.
     write_lock: asyncio.Lock | None
@@ -140,6 +134,5 @@ def open_database(settings: Settings) -> Database:
     sqlite = engine.dialect.name == "sqlite"
     return Database(
         engine=engine,
-        sessionmaker=async_sessionmaker(engine, expire_on_commit=False, autoflush=False),
         write_lock=asyncio.Lock() if sqlite else None,
     )

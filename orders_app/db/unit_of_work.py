@@ -1,11 +1,11 @@
-"""The unit of work: owns one session and its repositories; commits explicitly, rolls back otherwise."""
+"""The unit of work: owns one connection and its repositories; commits explicitly, rolls back otherwise."""
 
 from __future__ import annotations
 
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orders_app.db.engine import SQLITE_BEGIN_IMMEDIATE, Database
 from orders_app.db.errors import DatabaseUnavailable, is_unavailability
@@ -19,18 +19,32 @@ class SqlUnitOfWork:
     database's write lock up front (BEGIN IMMEDIATE, queued behind this process's other writers), so
     concurrent read-modify-write cycles serialise instead of losing updates; PostgreSQL gets the same
     guarantee from row locks taken by `orders.get(..., for_update=True)`.
+
+    A plain AsyncConnection, not an ORM session: the repository speaks SQLAlchemy Core and maps rows to
+    domain objects itself, so the session's identity map and state tracking were pure per-request cost.
     """
 
     orders: OrderRepository
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._session: AsyncSession | None = None
+        self._connection: AsyncConnection | None = None
         self._holds_write_lock = False
 
     async def __aenter__(self) -> Self:
-        self._session = self._database.sessionmaker()
-        self.orders = OrderRepository(self._session, lock_rows=not self._database.is_sqlite)
+        # Checking out from the pool opens nothing new; the connection begins its transaction lazily.
+        try:
+            self._connection = await self._database.engine.connect()
+        except Exception as error:
+            if is_unavailability(error):
+                raise _unavailable(error) from error
+            raise
+        if not self._database.is_sqlite:
+            # Reads on PostgreSQL run without BEGIN and ROLLBACK: under its READ COMMITTED default every
+            # statement takes its own snapshot anyway, so a read-only transaction bought nothing but two
+            # round trips. begin_write() restores a real transaction before the first statement.
+            await self._connection.execution_options(isolation_level="AUTOCOMMIT")
+        self.orders = OrderRepository(self._connection, lock_rows=not self._database.is_sqlite)
         return self
 
     async def __aexit__(
@@ -39,13 +53,11 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        session = self._require_session()
+        connection = self._require_connection()
         try:
-            try:
-                # A no-op after commit(); otherwise nothing of a failed or abandoned operation persists.
-                await session.rollback()
-            finally:
-                await session.close()
+            # Rolls back a transaction still open (nothing of a failed or abandoned operation persists)
+            # and returns the connection to the pool.
+            await connection.close()
         except Exception as cleanup_error:
             # With the database gone the rollback fails too; the original error is the one to report.
             if not is_unavailability(cleanup_error):
@@ -53,7 +65,7 @@ class SqlUnitOfWork:
             if exc is None:
                 raise _unavailable(cleanup_error) from cleanup_error
         finally:
-            self._session = None
+            self._connection = None
             self._release_write_lock()
         if exc is not None and is_unavailability(exc):
             raise _unavailable(exc) from exc
@@ -66,21 +78,30 @@ class SqlUnitOfWork:
             lock.release()
 
     async def begin_write(self) -> None:
-        session = self._require_session()
+        connection = self._require_connection()
+        if not self._database.is_sqlite:
+            # Back to the server's default level: only the connection's attribute changes (no round
+            # trip), and the pool resets it again when the connection is returned.
+            default = (
+                connection.sync_connection.default_isolation_level if connection.sync_connection else None
+            )
+            await connection.execution_options(isolation_level=default or "READ COMMITTED")
+            return
         lock = self._database.write_lock
         if lock is None or self._holds_write_lock:
             return
         await lock.acquire()
         self._holds_write_lock = True
-        await session.connection(execution_options={SQLITE_BEGIN_IMMEDIATE: True})
+        # Must precede the first statement: the "begin" listener reads it when the transaction starts.
+        await connection.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})
 
     async def commit(self) -> None:
-        await self._require_session().commit()
+        await self._require_connection().commit()
 
-    def _require_session(self) -> AsyncSession:
-        if self._session is None:
+    def _require_connection(self) -> AsyncConnection:
+        if self._connection is None:
             raise RuntimeError("the unit of work is used outside its `async with` block")
-        return self._session
+        return self._connection
 
 
 def _unavailable(error: BaseException) -> DatabaseUnavailable:

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Benchmark smoke for CI. Source this file, then call the function:
+#
+#   bench_smoke
+#     Runs `bench/run --smoke` from the repository root: both backends (SQLite, and a throwaway
+#     database on the PostgreSQL server at ORDERS_BENCH_POSTGRES_URL, default
+#     postgresql://postgres@127.0.0.1:5432/postgres, which must be reachable), every scenario for
+#     2 seconds, no warm-up, one run. Installs wrk with apt-get when it is missing.
+#     Returns non-zero only when a request failed at the socket level, a response was not 2xx
+#     (S4's deliberate 409s excepted), a server crashed or exited uncleanly, or the run could not
+#     start; never on a speed figure, since CI machines are too noisy for thresholds.
+#     Leaves nothing running: the runner stops its servers and drops its database on exit,
+#     including on SIGTERM/SIGINT. Results land in bench/results/<time>-smoke/ (git-ignored);
+#     set BENCH_SMOKE_OUT to choose the directory (e.g. under .ci/artifacts/).
+#     Takes about a minute on a 2-core machine. Uses apt_install from .ci/lib/common.sh when that is
+#     sourced (one apt-get update per CI run), plain apt-get otherwise.
+
+bench_smoke() {
+  local root
+  root="$(git rev-parse --show-toplevel)"
+  if ! command -v wrk >/dev/null 2>&1; then
+    echo "bench_smoke: installing wrk (Debian package)"
+    if declare -F apt_install >/dev/null; then
+      apt_install wrk
+    else
+      DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null
+    fi
+  fi
+  local out_args=()
+  if [[ -n "${BENCH_SMOKE_OUT:-}" ]]; then
+    out_args=(--out "$BENCH_SMOKE_OUT")
+  fi
+  (cd "$root" && bench/run --smoke "${out_args[@]}")
+}

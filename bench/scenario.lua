@@ -1,0 +1,111 @@
+-- wrk script shared by every scenario, so S0 and the order scenarios pay the same client-side cost.
+--
+-- Usage: wrk -s bench/scenario.lua URL -- SCENARIO DATA_FILE
+--   SCENARIO   hello | post | get | list | mix
+--   DATA_FILE  Lua file defining `readers` (tokens for the seeded user), `writers` (tokens for other
+--              users, so POSTs never change the page S3 lists) and `ids` (the seeded order ids).
+--
+-- Every request carries a different token from the pool (distinct jti, so the server verifies a
+-- signature each time) and GET/pay/cancel pick a random seeded order. Responses are counted by status
+-- class in each thread and summed in done(); the last line printed is one JSON object for the runner.
+
+local scenario, readers, writers, ids
+-- Global, not local: done() reads it back from each thread with thread:get("counts").
+counts = {}
+local next_token = 0
+
+local json_headers = { ["Content-Type"] = "application/json" }
+local post_body = '{"order":[{"product":"latte","size":"small","quantity":1}]}'
+
+local function pick(list)
+  next_token = next_token + 1
+  return list[(next_token % #list) + 1]
+end
+
+local function bearer(token)
+  return "Bearer " .. token
+end
+
+local function get_one()
+  local id = ids[math.random(#ids)]
+  return wrk.format("GET", "/orders/" .. id, { Authorization = bearer(pick(readers)) })
+end
+
+local function post_one()
+  local headers = { ["Content-Type"] = "application/json", Authorization = bearer(pick(writers)) }
+  return wrk.format("POST", "/orders", headers, post_body)
+end
+
+local function transition()
+  local id = ids[math.random(#ids)]
+  local action = (math.random(2) == 1) and "/pay" or "/cancel"
+  return wrk.format("POST", "/orders/" .. id .. action, { Authorization = bearer(pick(readers)) })
+end
+
+local builders = {
+  hello = function()
+    return wrk.format("GET", "/hello", { Authorization = bearer(pick(readers)) })
+  end,
+  get = get_one,
+  post = post_one,
+  list = function()
+    return wrk.format("GET", "/orders?limit=50", { Authorization = bearer(pick(readers)) })
+  end,
+  mix = function()
+    -- 70% GET one order, 20% POST, 10% pay or cancel (some of which hit 409 on purpose).
+    local roll = math.random(100)
+    if roll <= 70 then
+      return get_one()
+    elseif roll <= 90 then
+      return post_one()
+    end
+    return transition()
+  end,
+}
+
+local threads = {}
+
+function setup(thread)
+  thread:set("id", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  scenario = args[1]
+  dofile(args[2])
+  readers, writers, ids = bench_readers, bench_writers, bench_ids
+  math.randomseed(os.time() * 1000 + id)
+  next_token = id * 7919
+  request = builders[scenario]
+  if request == nil then
+    error("unknown scenario " .. tostring(scenario))
+  end
+end
+
+function response(status, headers, body)
+  counts[status] = (counts[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local by_status = {}
+  for _, thread in ipairs(threads) do
+    -- Each thread runs its own Lua state; read its counters back through the thread proxy.
+    local c = thread:get("counts")
+    for status, n in pairs(c) do
+      by_status[status] = (by_status[status] or 0) + n
+    end
+  end
+  local parts = {}
+  for status, n in pairs(by_status) do
+    table.insert(parts, string.format('"%d": %d', status, n))
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "bytes": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, '
+      .. '"max_us": %d, "errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d, "status": %d}, '
+      .. '"statuses": {%s}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    e.connect, e.read, e.write, e.timeout, e.status, table.concat(parts, ", ")
+  ))
+end

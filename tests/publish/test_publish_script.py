@@ -1,0 +1,685 @@
+"""scripts/publish without a registry: its rules, its decisions against scripted engine answers,
+and its --dry-run output line by line. Fast (git and Python only), so part of the default suite."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.publish.publish_support import ROOT, Project, clean_env, git, make_project, run_publish
+
+# --------------------------------------------------------------------------------------------------
+# Pure rules.
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "host", "namespace"),
+    [
+        ("ghcr.io/acme", "generic", "ghcr.io", "acme"),
+        ("127.0.0.1:5000/coffeemesh/team", "generic", "127.0.0.1:5000", "coffeemesh/team"),
+        ("registry.example.com:443", "generic", "registry.example.com:443", ""),
+        ("localhost/x", "generic", "localhost", "x"),
+        ("acr:MyRegistry01", "acr", "myregistry01.azurecr.io", ""),
+        ("ecr", "ecr", "", ""),
+    ],
+)
+def test_registry_specs(publish: ModuleType, spec: str, kind: str, host: str, namespace: str) -> None:
+    target = publish.parse_registry(spec)
+    assert (target.kind, target.host, target.namespace) == (kind, host, namespace)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("coffeemesh/orders", "the host needs a dot or a port"),  # would silently mean Docker Hub
+        ("ghcr.io/Acme", "invalid repository namespace 'Acme'"),
+        ("ghcr.io/a//b", "invalid repository namespace"),
+        ("acr:my-registry", "invalid ACR registry name"),
+        ("acr:abc", "invalid ACR registry name"),
+    ],
+)
+def test_invalid_registry_specs(publish: ModuleType, spec: str, message: str) -> None:
+    with pytest.raises(publish.PublishError, match=message):
+        publish.parse_registry(spec)
+
+
+def test_acr_host_override_for_sovereign_clouds(publish: ModuleType) -> None:
+    assert publish.parse_registry("acr:contoso", acr_host="contoso.azurecr.cn").host == "contoso.azurecr.cn"
+
+
+@pytest.mark.parametrize("name", ["orders-app", "coffeemesh/orders_svc", "a/b.c/d--e", "x9"])
+def test_valid_repository_names(publish: ModuleType, name: str) -> None:
+    publish.validate_repository(name)
+
+
+@pytest.mark.parametrize("name", ["Orders", "orders-", "-orders", "a//b", "a/", "or ders", "a" * 256])
+def test_invalid_repository_names(publish: ModuleType, name: str) -> None:
+    with pytest.raises(publish.PublishError, match="invalid repository name"):
+        publish.validate_repository(name)
+
+
+def test_ecr_hosts(publish: ModuleType) -> None:
+    assert publish.ecr_host("123456789012", "eu-west-1") == "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    assert publish.ecr_host("123456789012", "cn-north-1").endswith(".amazonaws.com.cn")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1:5000", True),
+        ("127.8.9.10", True),
+        ("localhost:5000", True),
+        ("[::1]:5000", True),
+        ("10.0.0.1:5000", False),
+        ("ghcr.io", False),
+        ("localhost.example.com", False),
+    ],
+)
+def test_only_loopback_registries_default_to_plain_http(
+    publish: ModuleType, host: str, loopback: bool
+) -> None:
+    assert publish.is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("remote", "url"),
+    [
+        ("git@github.com:acme/orders-app.git", "https://github.com/acme/orders-app"),
+        ("ssh://git@gitlab.com/acme/orders-app.git", "https://gitlab.com/acme/orders-app"),
+        (
+            "https://x-access-token:ghp_secret@github.com/acme/orders-app.git",
+            "https://github.com/acme/orders-app",
+        ),
+        ("/srv/git/orders-app.git", ""),
+    ],
+)
+def test_source_url_never_carries_credentials(publish: ModuleType, remote: str, url: str) -> None:
+    assert publish.public_url(remote) == url
+
+
+def source(publish: ModuleType, *, version: str = "1.2.3", dirty: bool = False) -> object:
+    return publish.Source(
+        name="orders-app", version=version, revision="f" * 40, short="fffffff", dirty=dirty, url=""
+    )
+
+
+def test_tags_are_version_revision_latest(publish: ModuleType) -> None:
+    assert publish.compute_tags(source(publish), latest=True) == ["1.2.3", "fffffff", "latest"]
+    assert publish.compute_tags(source(publish), latest=False) == ["1.2.3", "fffffff"]
+    assert publish.compute_tags(source(publish, dirty=True), latest=False) == [
+        "1.2.3",
+        "fffffff-dirty",
+    ]
+
+
+def test_a_version_that_is_no_tag_is_refused(publish: ModuleType) -> None:
+    with pytest.raises(publish.PublishError, match="not a valid image tag"):
+        publish.compute_tags(source(publish, version="1.0+local"), latest=True)
+
+
+def test_label_arguments_cannot_be_overridden(publish: ModuleType) -> None:
+    publish.check_passthrough(["PYTHON_IMAGE=localhost/py:3.11", "HTTP_PROXY"])
+    with pytest.raises(publish.PublishError, match="VERSION is set by publish"):
+        publish.check_passthrough(["VERSION=9.9.9"])
+
+
+def test_created_honours_source_date_epoch(publish: ModuleType) -> None:
+    assert publish.created_timestamp({"SOURCE_DATE_EPOCH": "1700000000"}) == "2023-11-14T22:13:20Z"
+
+
+def test_engine_failures_are_classified(publish: ModuleType) -> None:
+    assert publish.is_auth_failure('Get "http://h/v2/x": no basic auth credentials')
+    assert publish.is_auth_failure("unauthorized: authentication required")
+    assert publish.is_missing("no such manifest: h/x:1")
+    assert publish.is_missing("fetching tags list: invalid status code from registry 404 (Not Found)")
+    assert not publish.is_missing("connection refused")
+    listing = "NAME TAG\nh/ns/orders-app  1.2.3\nh/ns/orders-app  latest\n"
+    assert publish.tag_in_listing(listing, "1.2.3")
+    assert not publish.tag_in_listing(listing, "1.2")
+
+
+def test_secrets_never_appear_in_rendered_commands(publish: ModuleType) -> None:
+    engine = publish.Engine("docker", "docker")
+    cmd = engine.login("h:5000", "bob", insecure=True, stdin_label="printf '%s\\n' \"$PUBLISH_PASSWORD\"")
+    assert cmd.render() == (
+        "printf '%s\\n' \"$PUBLISH_PASSWORD\" | docker login --username bob --password-stdin h:5000"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Decisions, against scripted engine and CLI answers (what moto and a registry answer in the
+# integration tests, here without them).
+
+
+class ScriptedRunner:
+    """Records commands; answers from (substring -> Result) rules, first match wins."""
+
+    dry_run = False
+
+    def __init__(self, publish: ModuleType, rules: list[tuple[str, object]]) -> None:
+        self.publish, self.rules = publish, rules
+        self.calls: list[tuple[str, str | None]] = []
+        self.logs: list[str] = []
+
+    def log(self, msg: str) -> None:
+        self.logs.append(msg)
+
+    def run(self, cmd: object, *, capture: bool = True, stdin_data: str | None = None) -> object:
+        line = cmd.render()  # type: ignore[attr-defined]
+        self.calls.append((line, stdin_data))
+        for needle, result in self.rules:
+            if needle in line:
+                return result
+        return self.publish.Result(0)
+
+    def commands(self) -> list[str]:
+        return [line for line, _ in self.calls]
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def committed(tmp_path: Path) -> Project:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "orders-app"\nversion = "1.2.3"\n')
+    (tmp_path / "Containerfile").write_text("FROM scratch\n")
+    return make_project(tmp_path, [])
+
+
+def scripted(
+    publish: ModuleType,
+    project: Project,
+    rules: list[tuple[str, object]],
+    registry: str,
+    env: dict[str, str] | None = None,
+    **opts: object,
+) -> tuple[object, ScriptedRunner]:
+    runner = ScriptedRunner(publish, rules)
+    options = publish.Options(registry=registry, project=project.path, engine="docker", **opts)
+    return publish.Publisher(options, runner, environ=env or {}), runner
+
+
+def pushed(publish: ModuleType) -> tuple[str, object]:
+    return ("docker push", publish.Result(0, stdout=f"1.2.3: digest: {DIGEST} size: 1234\n"))
+
+
+def test_ecr_creates_a_missing_repository_and_pipes_the_token(
+    publish: ModuleType, committed: Project
+) -> None:
+    p, runner = scripted(
+        publish,
+        committed,
+        [
+            ("get-login-password", publish.Result(0, stdout="TOKEN-123\n")),
+            (
+                "describe-repositories",
+                publish.Result(
+                    254,
+                    stderr="An error occurred (RepositoryNotFoundException) when calling the "
+                    "DescribeRepositories operation: The repository with name 'orders-app' "
+                    "does not exist",
+                ),
+            ),
+            ("manifest inspect", publish.Result(1, stderr="no such manifest: x")),
+            pushed(publish),
+        ],
+        registry="ecr",
+        aws_region="eu-west-1",
+        aws_account="123456789012",
+    )
+    assert p.run() == f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/orders-app@{DIGEST}"
+    commands = runner.commands()
+    assert any("create-repository --repository-name orders-app" in c for c in commands)
+    login = [(c, s) for c, s in runner.calls if " login " in c]
+    assert login == [
+        (
+            "docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+            "TOKEN-123\n",
+        )
+    ]
+    assert all("TOKEN-123" not in c for c in commands)
+
+
+def test_ecr_leaves_an_existing_repository_alone(publish: ModuleType, committed: Project) -> None:
+    p, runner = scripted(
+        publish,
+        committed,
+        [
+            ("manifest inspect", publish.Result(1, stderr="no such manifest: x")),
+            pushed(publish),
+        ],
+        registry="ecr",
+        aws_region="eu-west-1",
+        ecr_host="127.0.0.1:5000",
+    )
+    p.run()
+    assert not any("create-repository" in c for c in runner.commands())
+    assert not any("sts get-caller-identity" in c for c in runner.commands())  # host given
+
+
+def test_an_existing_version_is_never_overwritten(publish: ModuleType, committed: Project) -> None:
+    p, runner = scripted(
+        publish,
+        committed,
+        [("manifest inspect", publish.Result(0, stdout="{}"))],
+        registry="ghcr.io/acme",
+    )
+    with pytest.raises(
+        publish.PublishError, match=r"ghcr.io/acme/orders-app:1.2.3 already exists.*--overwrite"
+    ):
+        p.run()
+    assert not any(" build " in c or " push " in c for c in runner.commands())
+
+
+def test_overwrite_skips_the_check(publish: ModuleType, committed: Project) -> None:
+    p, runner = scripted(publish, committed, [pushed(publish)], registry="ghcr.io/acme", overwrite=True)
+    p.run()
+    assert not any("manifest inspect" in c for c in runner.commands())
+
+
+def test_missing_login_is_one_clear_line(publish: ModuleType, committed: Project) -> None:
+    p, _ = scripted(
+        publish,
+        committed,
+        [
+            (
+                "manifest inspect",
+                publish.Result(
+                    1, stderr='Get "https://ghcr.io/v2/": unauthorized: authentication required\n'
+                ),
+            ),
+        ],
+        registry="ghcr.io/acme",
+    )
+    with pytest.raises(publish.PublishError, match=r"^not logged in to ghcr.io \(") as info:
+        p.run()
+    assert "\n" not in str(info.value)
+
+
+def test_registry_refusal_is_reported(publish: ModuleType, committed: Project) -> None:
+    p, _ = scripted(
+        publish,
+        committed,
+        [
+            ("manifest inspect", publish.Result(1, stderr="no such manifest: x")),
+            (
+                "docker push",
+                publish.Result(
+                    1,
+                    stdout="The push refers to repository [x]\n",
+                    stderr="denied: requested access to the resource is denied\n",
+                ),
+            ),
+        ],
+        registry="ghcr.io/acme",
+    )
+    with pytest.raises(
+        publish.PublishError,
+        match=r"^registry ghcr.io refused ghcr.io/acme/orders-app:1\.2\.3: denied",
+    ):
+        p.run()
+
+
+def test_differing_digests_are_an_error(publish: ModuleType, committed: Project) -> None:
+    answers = iter([DIGEST, "sha256:" + "cd" * 32, DIGEST])
+
+    class Flaky(ScriptedRunner):
+        def run(self, cmd: object, **kw: object) -> object:
+            if cmd.render().startswith("docker push"):  # type: ignore[attr-defined]
+                return self.publish.Result(0, stdout=f"x: digest: {next(answers)} size: 1\n")
+            return super().run(cmd, **kw)  # type: ignore[arg-type]
+
+    runner = Flaky(publish, [("manifest inspect", publish.Result(1, stderr="no such manifest"))])
+    options = publish.Options(registry="ghcr.io/acme", project=committed.path, engine="docker")
+    with pytest.raises(publish.PublishError, match="different digests"):
+        publish.Publisher(options, runner, environ={}).run()
+
+
+def test_password_comes_from_the_environment_never_argv(publish: ModuleType, committed: Project) -> None:
+    p, runner = scripted(
+        publish,
+        committed,
+        [
+            ("manifest inspect", publish.Result(1, stderr="no such manifest")),
+            pushed(publish),
+        ],
+        registry="registry.example.com/team",
+        env={"PUBLISH_USERNAME": "ci-bot", "PUBLISH_PASSWORD": "s3cr3t value"},
+    )
+    p.run()
+    login = [(c, s) for c, s in runner.calls if " login " in c]
+    assert login[0][1] == "s3cr3t value\n"
+    assert all("s3cr3t" not in c for c in runner.commands())
+
+
+def test_a_username_without_password_is_refused(publish: ModuleType, committed: Project) -> None:
+    p, _ = scripted(publish, committed, [], registry="acr:contoso", username="ci-bot")
+    with pytest.raises(publish.PublishError, match="no password: set PUBLISH_PASSWORD"):
+        p.run()
+
+
+def test_dirty_tree_refused_unless_allowed(publish: ModuleType, committed: Project) -> None:
+    (committed.path / "new-file").write_text("x")
+    p, runner = scripted(publish, committed, [], registry="ghcr.io/acme")
+    with pytest.raises(
+        publish.PublishError, match=r"uncommitted changes: refusing to publish version 1\.2\.3"
+    ):
+        p.run()
+    assert runner.calls == []
+    p, runner = scripted(
+        publish,
+        committed,
+        [
+            ("manifest inspect", publish.Result(1, stderr="no such manifest")),
+            pushed(publish),
+        ],
+        registry="ghcr.io/acme",
+        allow_dirty=True,
+    )
+    p.run()
+    assert f"ghcr.io/acme/orders-app:{committed.short}-dirty" in " ".join(runner.commands())
+    assert any(f"REVISION={committed.revision}-dirty" in c for c in runner.commands())
+
+
+def test_no_build_requires_the_local_image(publish: ModuleType, committed: Project) -> None:
+    p, _ = scripted(
+        publish,
+        committed,
+        [
+            ("manifest inspect", publish.Result(1, stderr="no such manifest")),
+            ("image inspect", publish.Result(1, stderr="Error: No such image: orders-app:local")),
+        ],
+        registry="ghcr.io/acme",
+        build=False,
+    )
+    with pytest.raises(publish.PublishError, match="no local image orders-app:local"):
+        p.run()
+
+
+def test_engine_missing_is_one_line(publish: ModuleType) -> None:
+    runner = ScriptedRunner(publish, [])
+    with pytest.raises(publish.PublishError, match="container engine '/nowhere/podman' not found"):
+        publish.detect_engine("/nowhere/podman", runner)
+    with pytest.raises(publish.PublishError, match="no usable container engine"):
+        publish.detect_engine(None, runner, which=lambda _name: None)
+
+
+# --------------------------------------------------------------------------------------------------
+# --dry-run, end to end through the executable, line by line.
+
+
+@pytest.fixture
+def dry_project(tmp_path: Path) -> Project:
+    (tmp_path / "scripts").mkdir()
+    shutil.copy2(ROOT / "scripts" / "publish", tmp_path / "scripts" / "publish")
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "orders-app"\nversion = "1.2.3"\n'
+        '[project.urls]\nSource = "https://example.org/acme/orders-app"\n'
+    )
+    (tmp_path / "Containerfile").write_text("FROM scratch\n")
+    project = make_project(tmp_path, [])
+    return project
+
+
+def dry_run(project: Project, *args: str, **env: str) -> list[str]:
+    result = run_publish(project, "--dry-run", *args, env=clean_env(SOURCE_DATE_EPOCH="1700000000", **env))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    return result.stdout.replace(str(project.path), "P").splitlines()
+
+
+def build_line(project: Project, prefix: str, extra: str = "") -> str:
+    return (
+        f"{prefix} build --file P/Containerfile --tag orders-app:local{extra} "
+        f"--build-arg VERSION=1.2.3 --build-arg REVISION={project.revision} "
+        f"--build-arg SOURCE=https://example.org/acme/orders-app "
+        f"--build-arg CREATED=2023-11-14T22:13:20Z"
+    )
+
+
+def test_dry_run_ecr(dry_project: Project) -> None:
+    host = '"${AWS_ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com'
+    repo = f"{host}/coffeemesh/orders"
+    r = dry_project.short
+    assert dry_run(
+        dry_project,
+        "--registry",
+        "ecr",
+        "--repository",
+        "coffeemesh/orders",
+        "--build-arg",
+        "PYTHON_IMAGE=localhost/py:3.11",
+        AWS_REGION="eu-west-1",
+    ) == [
+        "AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)",
+        "aws ecr get-login-password --region eu-west-1 | docker login --username AWS "
+        f'--password-stdin {host}"',
+        "# create the repository only when describe-repositories says it is missing:",
+        "aws ecr describe-repositories --repository-names coffeemesh/orders --region eu-west-1"
+        " >/dev/null 2>&1"
+        " || aws ecr create-repository --repository-name coffeemesh/orders"
+        " --image-scanning-configuration scanOnPush=true --region eu-west-1",
+        "# refuse to continue if "
+        "${AWS_ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com/coffeemesh/orders:1.2.3 "
+        "already exists:",
+        f'docker manifest inspect {repo}:1.2.3"',
+        f"# build orders-app:local with OCI labels for 1.2.3 ({dry_project.revision})",
+        "DOCKER_BUILDKIT=1 "
+        + build_line(dry_project, "docker")
+        + " --build-arg PYTHON_IMAGE=localhost/py:3.11 P",
+        f'docker tag orders-app:local {repo}:1.2.3"',
+        f'docker tag orders-app:local {repo}:{r}"',
+        f'docker tag orders-app:local {repo}:latest"',
+        f'docker push {repo}:1.2.3"',
+        f'docker push {repo}:{r}"',
+        f'docker push {repo}:latest"',
+    ]
+
+
+def test_dry_run_ecr_with_account_and_host_override(dry_project: Project) -> None:
+    lines = dry_run(
+        dry_project,
+        "--registry",
+        "ecr",
+        "--aws-account",
+        "123456789012",
+        "--no-build",
+        "--no-latest",
+        AWS_DEFAULT_REGION="us-east-2",
+        ECR_REGISTRY_HOST="127.0.0.1:5000",
+    )
+    assert lines[0] == (
+        "aws ecr get-login-password --region us-east-2 | docker login --username AWS "
+        "--password-stdin 127.0.0.1:5000"
+    )
+    # A loopback registry speaks plain HTTP, which docker's CLI must be told about.
+    assert lines[4] == "docker manifest inspect --insecure 127.0.0.1:5000/orders-app:1.2.3"
+    assert lines[5:] == [
+        "docker tag orders-app:local 127.0.0.1:5000/orders-app:1.2.3",
+        f"docker tag orders-app:local 127.0.0.1:5000/orders-app:{dry_project.short}",
+        "docker push 127.0.0.1:5000/orders-app:1.2.3",
+        f"docker push 127.0.0.1:5000/orders-app:{dry_project.short}",
+    ]
+
+
+def test_dry_run_acr_with_az(dry_project: Project) -> None:
+    repo = "contoso.azurecr.io/coffeemesh/orders"
+    r = dry_project.short
+    assert dry_run(
+        dry_project,
+        "--registry",
+        "acr:contoso",
+        "--repository",
+        "coffeemesh/orders",
+        "--engine",
+        "podman",
+    ) == [
+        "az acr login --name contoso --expose-token --output tsv --query accessToken"
+        " | podman login "
+        "--username 00000000-0000-0000-0000-000000000000 --password-stdin contoso.azurecr.io",
+        f"# refuse to continue if {repo}:1.2.3 already exists:",
+        f"podman search --list-tags --limit 100000 {repo}",
+        f"# build orders-app:local with OCI labels for 1.2.3 ({dry_project.revision})",
+        build_line(dry_project, "podman", " --format docker") + " P",
+        f"podman tag orders-app:local {repo}:1.2.3",
+        f"podman tag orders-app:local {repo}:{r}",
+        f"podman tag orders-app:local {repo}:latest",
+        f'podman push --digestfile "${{TMPDIR}}/digest" {repo}:1.2.3',
+        f'podman push --digestfile "${{TMPDIR}}/digest" {repo}:{r}',
+        f'podman push --digestfile "${{TMPDIR}}/digest" {repo}:latest',
+    ]
+
+
+def test_dry_run_acr_with_a_service_principal(dry_project: Project) -> None:
+    lines = dry_run(
+        dry_project,
+        "--registry",
+        "acr:contoso",
+        "--no-build",
+        PUBLISH_USERNAME="11111111-2222-3333-4444-555555555555",
+        PUBLISH_PASSWORD="not printed",
+    )
+    assert lines[0] == (
+        "printf '%s\\n' \"$PUBLISH_PASSWORD\" | docker login --username "
+        "11111111-2222-3333-4444-555555555555 --password-stdin contoso.azurecr.io"
+    )
+    assert "not printed" not in "\n".join(lines)
+
+
+def test_dry_run_plain_registry(dry_project: Project) -> None:
+    repo = "registry.example.com:8443/coffeemesh/orders-app"
+    r = dry_project.short
+    assert dry_run(
+        dry_project,
+        "--registry",
+        "registry.example.com:8443/coffeemesh",
+        "--no-latest",
+        "--source",
+        "https://git.example.com/orders",
+    ) == [
+        "# using the existing docker login for registry.example.com:8443, if any",
+        f"# refuse to continue if {repo}:1.2.3 already exists:",
+        f"docker manifest inspect {repo}:1.2.3",
+        f"# build orders-app:local with OCI labels for 1.2.3 ({dry_project.revision})",
+        "DOCKER_BUILDKIT=1 "
+        + build_line(dry_project, "docker").replace(
+            "https://example.org/acme/orders-app", "https://git.example.com/orders"
+        )
+        + " P",
+        f"docker tag orders-app:local {repo}:1.2.3",
+        f"docker tag orders-app:local {repo}:{r}",
+        f"docker push {repo}:1.2.3",
+        f"docker push {repo}:{r}",
+    ]
+
+
+def test_dry_run_loopback_registry_with_podman(dry_project: Project) -> None:
+    lines = dry_run(
+        dry_project,
+        "--registry",
+        "127.0.0.1:5000/ns",
+        "--no-build",
+        "--overwrite",
+        CONTAINER_ENGINE="/usr/bin/podman",
+    )
+    assert lines[1:] == [
+        "/usr/bin/podman tag orders-app:local 127.0.0.1:5000/ns/orders-app:1.2.3",
+        f"/usr/bin/podman tag orders-app:local 127.0.0.1:5000/ns/orders-app:{dry_project.short}",
+        "/usr/bin/podman tag orders-app:local 127.0.0.1:5000/ns/orders-app:latest",
+        '/usr/bin/podman push --tls-verify=false --digestfile "${TMPDIR}/digest" '
+        "127.0.0.1:5000/ns/orders-app:1.2.3",
+        '/usr/bin/podman push --tls-verify=false --digestfile "${TMPDIR}/digest" '
+        f"127.0.0.1:5000/ns/orders-app:{dry_project.short}",
+        '/usr/bin/podman push --tls-verify=false --digestfile "${TMPDIR}/digest" '
+        "127.0.0.1:5000/ns/orders-app:latest",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ["--registry", "ghcr.io/acme", "--repository", "Orders"],
+            {},
+            "invalid repository name 'acme/Orders'",
+        ),
+        (
+            ["--registry", "ecr", "--repository", "x"],
+            {"AWS_REGION": "eu-west-1"},
+            "invalid repository name 'x': ECR needs 2-256 characters",
+        ),
+        (
+            ["--registry", "ghcr.io/acme", "--engine", "/nowhere/docker"],
+            {},
+            "container engine '/nowhere/docker' not found",
+        ),
+        (
+            ["--registry", "ghcr.io/acme", "--build-arg", "REVISION=abc"],
+            {},
+            "REVISION is set by publish",
+        ),
+    ],
+)
+def test_errors_are_one_line(
+    dry_project: Project, args: list[str], env: dict[str, str], message: str
+) -> None:
+    # Without --dry-run for the engine check; every case fails before anything runs.
+    result = run_publish(dry_project, *args, env=clean_env(**env))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("publish: error: ")
+    assert message in result.stderr
+
+
+def test_dirty_tree_through_the_executable(dry_project: Project) -> None:
+    (dry_project.path / "pyproject.toml").write_text(
+        (dry_project.path / "pyproject.toml").read_text().replace("1.2.3", "1.2.4")
+    )
+    result = run_publish(dry_project, "--registry", "ghcr.io/acme", "--dry-run", env=clean_env())
+    assert result.returncode == 1
+    assert result.stderr == (
+        "publish: error: the working tree has uncommitted changes: refusing to "
+        "publish version 1.2.4 (commit first, or --allow-dirty)\n"
+    )
+    git(dry_project.path, "commit", "-qam", "bump")
+    assert (
+        run_publish(dry_project, "--registry", "ghcr.io/acme", "--dry-run", env=clean_env()).returncode == 0
+    )
+
+
+def test_unknown_source_keeps_the_containerfile_default(publish: ModuleType) -> None:
+    known = publish.label_build_args(source(publish), "2026-01-01T00:00:00Z")
+    assert [a.partition("=")[0] for a in known] == ["VERSION", "REVISION", "CREATED"]
+    with_url = publish.dataclasses.replace(source(publish), url="https://example.org/x")
+    assert "SOURCE=https://example.org/x" in publish.label_build_args(with_url, "t")
+
+
+def test_print_compose_gives_the_pinned_image_line(publish: ModuleType, committed: Project) -> None:
+    p, _ = scripted(
+        publish,
+        committed,
+        [("manifest inspect", publish.Result(1, stderr="no such manifest")), pushed(publish)],
+        registry="ghcr.io/acme",
+        print_compose=True,
+    )
+    assert p.run() == f"image: ghcr.io/acme/orders-app@{DIGEST}"
+
+
+def test_password_stdin_is_read_once_and_fed_to_the_login(publish: ModuleType, committed: Project) -> None:
+    runner = ScriptedRunner(
+        publish, [("manifest inspect", publish.Result(1, stderr="no such manifest")), pushed(publish)]
+    )
+    options = publish.Options(
+        registry="acr:contoso",
+        project=committed.path,
+        engine="docker",
+        username="ci-push",
+        password_stdin=True,
+    )
+    publish.Publisher(options, runner, environ={}, stdin=lambda: "from-stdin\n").run()
+    login = [(c, s) for c, s in runner.calls if " login " in c]
+    assert login == [("docker login --username ci-push --password-stdin contoso.azurecr.io", "from-stdin\n")]
