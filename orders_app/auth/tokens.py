@@ -53,6 +53,10 @@ class KeysUnavailable(Exception):
 
 
 class KeySource(Protocol):
+    # Whether the key depends on the token's `kid` header: only then is the header parsed up front.
+    @property
+    def selects_by_kid(self) -> bool: ...
+
     async def key_for(self, kid: str | None) -> VerificationKey: ...
 
 
@@ -61,6 +65,10 @@ class StaticKey:
     """One public key loaded at start-up (from a PEM public key or certificate)."""
 
     key: VerificationKey
+
+    @property
+    def selects_by_kid(self) -> bool:
+        return False
 
     async def key_for(self, kid: str | None) -> VerificationKey:
         return self.key
@@ -77,6 +85,10 @@ class JwksKeys:
     being accepted even when no unknown kid ever shows up. If that refresh fails, the cached keys keep
     serving (logged): an identity provider outage should not log every user out.
     """
+
+    @property
+    def selects_by_kid(self) -> bool:
+        return True
 
     def __init__(
         self,
@@ -164,13 +176,15 @@ class TokenVerifier:
 
     async def subject(self, token: str) -> str:
         """The verified token's `sub`, or InvalidToken saying what is wrong with it."""
-        try:
-            # Besides bad encoding this rejects a non-string `kid` and unknown `crit` extensions,
-            # which PyJWT reports as InvalidTokenError rather than DecodeError.
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise InvalidToken(MALFORMED) from None
-        kid = header.get("kid")
+        kid = None
+        if self._keys.selects_by_kid:
+            # Parsing the header costs a third of a verification, so it is done only when the key
+            # depends on it; decode() below validates the header (kid type, crit) either way.
+            try:
+                header = jwt.get_unverified_header(token)
+            except jwt.InvalidTokenError:
+                raise InvalidToken(MALFORMED) from None
+            kid = header.get("kid")
         key = await self._keys.key_for(kid if isinstance(kid, str) else None)
         try:
             claims = self._jwt.decode(
@@ -234,6 +248,9 @@ DESCRIPTIONS = frozenset(
 
 
 def _describe(error: jwt.InvalidTokenError) -> str:
+    if type(error) is jwt.InvalidTokenError:
+        # PyJWT raises the bare base class for header defects: a non-string `kid`, an unknown `crit`.
+        return MALFORMED
     match error:
         case jwt.ExpiredSignatureError():
             return EXPIRED
