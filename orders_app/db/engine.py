@@ -19,6 +19,8 @@ ACCEPTED_FORMS = (
     "sqlite:///PATH, sqlite+aiosqlite:///PATH, postgresql://…, postgres://…, postgresql+asyncpg://…"
 )
 
+SQLITE_POOL_SIZE = 4
+
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "sqlite+aiosqlite": "sqlite+aiosqlite",
@@ -80,6 +82,12 @@ def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:
     if _sqlite_in_memory(url):
         # Every new connection to ":memory:" would be a new, empty database: share one.
         options["poolclass"] = StaticPool
+    else:
+        # Each aiosqlite connection is a thread with its own page cache, and SQLite runs one writer at a
+        # time anyway: a small pool keeps memory down without starving readers.
+        options.update(
+            pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE, pool_timeout=settings.db_pool_timeout
+        )
     engine = create_async_engine(url, **options)
 
     @event.listens_for(engine.sync_engine, "connect")
