@@ -1,6 +1,6 @@
 """S0, the ceiling: a bare Litestar JSON endpoint served exactly like the orders app.
 
-Same framework, same uvicorn options (taken from orders_app.cli.server_options), same event loop and
+Same framework, same uvicorn options (both served by orders_app.cli.run_server), same event loop and
 HTTP parser, same logging; only the work behind the route is missing. Whatever the order API does
 beyond this is the cost of its own work: token verification, the database and the order JSON.
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 
 import msgspec
 from litestar import Litestar, get
@@ -30,14 +29,8 @@ def create_app() -> Litestar:
     return Litestar(route_handlers=[hello], openapi_config=None)
 
 
-def _exit_after_graceful_stop(_signum: int, _frame: object) -> None:
-    raise SystemExit(0)
-
-
 def main() -> None:
-    import uvicorn
-
-    from orders_app.cli import server_options
+    from orders_app.cli import run_server
     from orders_app.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m bench.hello")
@@ -45,19 +38,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    # The same root logging set-up and stop behaviour as `orders-app serve`: uvicorn re-raises the stop
-    # signal after a graceful shutdown, and a clean stop exits 0 (the runner checks exit statuses).
+    # The same root logging set-up, server options and stop behaviour as `orders-app serve` (a clean
+    # stop exits 0; the runner checks exit statuses).
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, _exit_after_graceful_stop)
-    uvicorn.run(
-        "bench.hello:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        **server_options(Settings.from_env()),
-    )
+    run_server("bench.hello:create_app", args.host, args.port, args.workers, Settings.from_env())
 
 
 if __name__ == "__main__":

@@ -73,8 +73,6 @@ def migrate(settings: Settings) -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
     settings = _settings()
     if settings.auth_disabled:
         logger.warning("AUTH_DISABLED is set: requests are served WITHOUT authentication")
@@ -87,19 +85,19 @@ def serve(args: argparse.Namespace) -> None:
     logger.info("orders-app listening on %s (contract at %s/openapi.yaml)", base, base)
     if settings.development_keys and not settings.auth_disabled:
         logger.info("get a development token with:  uv run orders-app token --sub alice")
+    run_server("orders_app.app:create_app", args.host, args.port, args.workers, settings)
+
+
+def run_server(factory: str, host: str, port: int, workers: int, settings: Settings) -> None:
+    """Serve an app factory with uvicorn; the benchmark's bare app is served through this too."""
+    import uvicorn
+
     # uvicorn finishes in-flight requests on SIGTERM/SIGINT, then re-raises the signal so that the
     # previous handler decides the exit status. A completed graceful stop is a success: exit 0, so
     # that container engines and supervisors do not report a clean shutdown as a crash.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _exit_after_graceful_stop)
-    uvicorn.run(
-        "orders_app.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        **server_options(settings),
-    )
+    uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, **server_options(settings))
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
