@@ -14,8 +14,8 @@ from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import live, ready
 from orders_app.api.middleware import (
     AccessLog,
+    CompleteAllowHeader,
     ConcurrencyLimit,
-    complete_allow_header,
     configure_access_logger,
 )
 from orders_app.api.openapi import openapi_router
@@ -95,12 +95,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=None,
         request_max_body_size=settings.max_body_bytes,
         on_shutdown=[dispose_database],
-        before_send=[complete_allow_header],
         state=State({"database": database, "authenticator": authenticator, "settings": settings}),
     )
     # Wrapped around Litestar's whole ASGI handler (not its per-route middleware stack) so that every
     # request, including a 404 for an unknown path, is limited and logged.
-    handler: ASGIApp = ConcurrencyLimit(app.asgi_handler, settings.max_concurrency)
+    handler: ASGIApp = ConcurrencyLimit(
+        CompleteAllowHeader(app.asgi_handler, app.routes), settings.max_concurrency
+    )
     if settings.access_log:
         handler = AccessLog(handler, configure_access_logger())
     app.asgi_handler = handler
