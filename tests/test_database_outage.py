@@ -3,7 +3,7 @@
 While it is down, every request that needs the database answers 503 with a JSON `detail` within the
 connect timeout (never 500, never a hang), readiness fails and liveness stays up. When it is back, the
 very next requests succeed without restarting the app: pooled connections that died with the server
-are detected (pool_pre_ping) and replaced.
+are detected at checkout (the driver already knows the server closed them) and replaced.
 
 The test runs its own throw-away cluster (initdb into a temporary directory, a free port on
 127.0.0.1), never the shared server other tests use, because it stops it.
@@ -198,11 +198,30 @@ def test_outage_answers_503_fast_and_recovery_needs_no_restart(
     assert "Traceback" not in app.stderr()
 
 
+def test_a_restart_between_requests_fails_no_request(
+    cluster: Cluster, app: LiveServer, token_for: TokenMinter
+) -> None:
+    """Pooled connections that the restart closed are replaced at checkout, without a failed request."""
+    headers = {"Authorization": f"Bearer {token_for(new_user())}"}
+    with httpx.Client(base_url=app.url, headers=headers, timeout=30) as client:
+        created = [client.post("/orders", json=order_body()) for _ in range(3)]
+        assert [response.status_code for response in created] == [201] * 3
+
+        cluster.stop()
+        cluster.start()
+        # No readiness probe first: the very first order requests draw the closed connections.
+        after = [client.get(f"/orders/{response.json()['id']}") for response in created]
+        after.append(client.post("/orders", json=order_body()))
+
+    assert [response.status_code for response in after] == [200, 200, 200, 201]
+    assert [response.json() for response in after[:3]] == [response.json() for response in created]
+
+
 def test_a_frozen_database_answers_503_within_the_statement_and_connect_timeouts(
     cluster: Cluster, app: LiveServer, token_for: TokenMinter
 ) -> None:
     # Stopped is the easy case (connections are refused at once). Frozen is the hard one: the pooled
-    # connection's pre-ping waits for DB_STATEMENT_TIMEOUT, the reconnect for DB_CONNECT_TIMEOUT.
+    # connection's statement waits for DB_STATEMENT_TIMEOUT, the reconnect for DB_CONNECT_TIMEOUT.
     headers = {"Authorization": f"Bearer {token_for(new_user())}"}
     with httpx.Client(base_url=app.url, headers=headers, timeout=60) as client:
         created = client.post("/orders", json=order_body())
