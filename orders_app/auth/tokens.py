@@ -159,6 +159,63 @@ class JwksKeys:
         self._keys = keys
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    subject: str
+    # Wall-clock second from which the token is expired: its `exp` plus the leeway.
+    expires_at: float
+    verified_at: float
+
+
+class VerifiedTokens:
+    """Tokens that passed full verification recently, so that a client's next requests skip it.
+
+    A client sends the same bearer token on every request until it expires, and checking it (base64,
+    JSON, the RSA signature, the claims) is the largest piece of CPU in a small request. Keyed by the
+    whole token string, signature included, so a hit is the very token that was verified: nothing a
+    client can alter gets through. Only the time-dependent check can change its answer, and it is
+    repeated on every hit. Entries are re-verified after `max_age` seconds (a key withdrawn from the
+    JWKS stops being honoured within that time); rejected tokens are never stored; the oldest entry
+    makes room for a new one; tokens longer than `max_token_length` are never stored (memory bound).
+    """
+
+    def __init__(
+        self,
+        *,
+        capacity: int = 2048,
+        max_age: float = 60.0,
+        max_token_length: int = 4096,
+    ) -> None:
+        self._entries: dict[str, _Verified] = {}
+        self._capacity = capacity
+        self._max_age = max_age
+        self._max_token_length = max_token_length
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def subject(self, token: str, now: float) -> str | None:
+        """The subject of a stored token still good at `now`, or None: verify it in full."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if now >= entry.expires_at:
+            del self._entries[token]
+            raise InvalidToken(EXPIRED)
+        if not 0 <= now - entry.verified_at < self._max_age:
+            del self._entries[token]
+            return None
+        return entry.subject
+
+    def add(self, token: str, subject: str, *, expires_at: float, now: float) -> None:
+        if len(token) > self._max_token_length or self._capacity <= 0:
+            return
+        if token not in self._entries and len(self._entries) >= self._capacity:
+            # Dicts keep insertion order: the first key is the oldest entry.
+            del self._entries[next(iter(self._entries))]
+        self._entries[token] = _Verified(subject, expires_at, now)
+
+
 class TokenVerifier:
     def __init__(
         self,
@@ -167,15 +224,29 @@ class TokenVerifier:
         audience: str,
         issuer: str | None = None,
         leeway: float = 30.0,
+        verified: VerifiedTokens | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys
         self._audience = audience
         self._issuer = issuer
         self._leeway = leeway
         self._jwt = jwt.PyJWT(options={"require": list(REQUIRED_CLAIMS)})
+        self._verified = verified if verified is not None else VerifiedTokens()
+        self._clock = clock
 
     async def subject(self, token: str) -> str:
         """The verified token's `sub`, or InvalidToken saying what is wrong with it."""
+        now = self._clock()
+        cached = self._verified.subject(token, now)
+        if cached is not None:
+            return cached
+        subject, expires = await self._verify(token)
+        self._verified.add(token, subject, expires_at=expires + self._leeway, now=now)
+        return subject
+
+    async def _verify(self, token: str) -> tuple[str, float]:
+        """Full verification: the token's subject and `exp`, or InvalidToken."""
         kid = None
         if self._keys.selects_by_kid:
             # Parsing the header costs a third of a verification, so it is done only when the key
@@ -205,7 +276,8 @@ class TokenVerifier:
             raise InvalidToken(EMPTY_SUBJECT)
         if len(subject) > SUBJECT_MAX_LENGTH:
             raise InvalidToken(LONG_SUBJECT)
-        return subject
+        # PyJWT has checked that `exp` is present and an integer.
+        return subject, float(claims["exp"])
 
 
 # Every description a client can see. They are fixed strings (never the token, never library messages)
