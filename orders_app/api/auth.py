@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
@@ -37,8 +36,3 @@ async def require_bearer_token(connection: ASGIConnection[Any, Any, Any, Any], _
     """Guard: runs before the body is parsed, so an unauthenticated request learns nothing else."""
     authenticator: Authenticator = connection.app.state.authenticator
     connection.scope["user"] = await authenticator.owner(connection.headers.get("authorization"))
-
-
-def current_owner(request: Request[str, Any, Any]) -> str:
-    owner: str = request.user
-    return owner

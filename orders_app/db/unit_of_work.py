@@ -33,12 +33,7 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> Self:
         # Checking out from the pool opens nothing new; the connection begins its transaction lazily.
-        try:
-            self._connection = await self._database.engine.connect()
-        except Exception as error:
-            if is_unavailability(error):
-                raise _unavailable(error) from error
-            raise
+        self._connection = await self._database.checkout()
         if not self._database.is_sqlite:
             # Reads on PostgreSQL run without BEGIN and ROLLBACK: under its READ COMMITTED default every
             # statement takes its own snapshot anyway, so a read-only transaction bought nothing but two
@@ -57,7 +52,7 @@ class SqlUnitOfWork:
         try:
             # Rolls back a transaction still open (nothing of a failed or abandoned operation persists)
             # and returns the connection to the pool.
-            await connection.close()
+            await self._database.checkin(connection)
         except Exception as cleanup_error:
             # With the database gone the rollback fails too; the original error is the one to report.
             if not is_unavailability(cleanup_error):
