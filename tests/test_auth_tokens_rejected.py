@@ -248,7 +248,7 @@ async def test_rejected_token_answers_401_with_a_bearer_challenge(
 async def test_every_orders_endpoint_requires_a_token(
     method: str, path: str, client: AsyncTestClient[Litestar]
 ) -> None:
-    # The guard runs before the body is read: even an invalid body gets the 401, not a 422.
+    # Authentication runs before the body is read: even an invalid body gets the 401, not a 422.
     response = await client.request(method, path, content=b"{not json")
     assert_rejected(response, "a bearer token is required", "invalid_request", None)
 

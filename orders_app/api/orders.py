@@ -14,7 +14,7 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, QueryParameter
 
-from orders_app.api.auth import require_bearer_token
+from orders_app.api.auth import BearerAuthentication
 from orders_app.api.schemas import (
     CREATE_ORDER_DECODER,
     PAGE_SIZE_DEFAULT,
@@ -29,7 +29,7 @@ from orders_app.service import orders as use_cases
 
 # Parsed by hand (parse_order_id) so that a malformed id is a 422, as the contract says, not a 404.
 OrderId = FromPath[str]
-# The guard has put the verified token's subject here; the handlers read it as the orders' owner.
+# BearerAuthentication has put the verified token's subject here; the handlers read it as the orders' owner.
 AuthenticatedRequest = Request[str, Any, Any]
 
 
@@ -105,7 +105,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 class OrdersController(Controller):
     path = "/orders"
-    guards = (require_bearer_token,)
+    middleware = (BearerAuthentication,)
 
     @get(operation_id="getOrders")
     async def list_orders(
