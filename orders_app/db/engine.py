@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Select, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from orders_app.db.driver_reads import CompiledRead
 from orders_app.db.errors import DatabaseUnavailable, is_unavailability
 from orders_app.settings import Settings, SettingsError
 
@@ -101,7 +102,13 @@ def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:
         # Each aiosqlite connection is a thread with its own page cache, and SQLite runs one writer at a
         # time anyway: a small pool keeps memory down without starving readers.
         options.update(
-            pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE, pool_timeout=settings.db_pool_timeout
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
+            pool_timeout=settings.db_pool_timeout,
+            # No ROLLBACK when a connection goes back to the pool (each one a hop to the connection's
+            # thread): every transaction here is SQLAlchemy's own, and closing the Connection that
+            # began it (Database.checkin, or leaving `engine.connect()`) has already rolled it back.
+            pool_reset_on_return=None,
         )
     engine = create_async_engine(url, **options)
 
@@ -138,10 +145,18 @@ class Database:
     # (a 503 after 5 s) while p50 was 50 ms. asyncio.Semaphore hands permits out in arrival order.
     checkout_gate: asyncio.Semaphore
     checkout_timeout: float
+    _compiled_reads: dict[Select[Any], CompiledRead] = field(default_factory=dict)
 
     @property
     def is_sqlite(self) -> bool:
         return self.write_lock is not None
+
+    def compiled(self, statement: Select[Any]) -> CompiledRead:
+        """`statement` compiled for this engine's dialect, once per process (statements are module-level)."""
+        read = self._compiled_reads.get(statement)
+        if read is None:
+            read = self._compiled_reads[statement] = CompiledRead(statement, self.engine.dialect)
+        return read
 
     async def checkout(self) -> AsyncConnection:
         """A pooled connection, after waiting in line for at most `checkout_timeout` seconds.

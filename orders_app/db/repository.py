@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, Integer, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from orders_app.db.driver_reads import CompiledRead
 from orders_app.db.tables import OrderItemRecord, OrderRecord, order_items_table, orders_table
 from orders_app.domain.orders import Order, OrderItem, Size, Status
 
@@ -42,39 +43,68 @@ _LOCK_ORDER = (
 
 
 @cache
-def _list_statement(cancelled: bool | None, paged: bool) -> Executable:
-    """Newest first, ties broken by id; `paged` continues after (before_created, before_id)."""
-    statement = select(*_ORDER_COLUMNS).where(OrderRecord.owner == bindparam("owner"))
+def _list_statement(cancelled: bool | None, paged: bool) -> Select[Any]:
+    """A page of orders with their items in one statement (one round trip, one snapshot).
+
+    The page itself is chosen in a subquery: newest first, ties broken by id, `paged` continuing
+    after (before_created, before_id). Its items are joined to it, in the same order.
+    """
+    page = select(*_ORDER_COLUMNS).where(OrderRecord.owner == bindparam("owner"))
     if cancelled is True:
-        statement = statement.where(OrderRecord.status == Status.CANCELLED.value)
+        page = page.where(OrderRecord.status == Status.CANCELLED.value)
     elif cancelled is False:
-        statement = statement.where(OrderRecord.status != Status.CANCELLED.value)
+        page = page.where(OrderRecord.status != Status.CANCELLED.value)
     if paged:
         created = bindparam("before_created", type_=OrderRecord.created.type)
-        statement = statement.where(
+        page = page.where(
             or_(
                 OrderRecord.created < created,
                 and_(OrderRecord.created == created, OrderRecord.id < bindparam("before_id")),
             )
         )
-    statement = statement.order_by(OrderRecord.created.desc(), OrderRecord.id.desc())
-    return statement.limit(bindparam("limit", type_=Integer))
-
-
-# One query for the items of a whole page, never one per order.
-_PAGE_ITEMS = (
-    select(*_ITEM_COLUMNS)
-    .where(OrderItemRecord.order_id.in_(bindparam("order_ids", expanding=True)))
-    .order_by(OrderItemRecord.order_id, OrderItemRecord.position)
-)
+    chosen = (
+        page.order_by(OrderRecord.created.desc(), OrderRecord.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .subquery("page")
+    )
+    return (
+        select(chosen.c.id, chosen.c.status, chosen.c.created, *_ITEM_COLUMNS[1:])
+        .join(OrderItemRecord, OrderItemRecord.order_id == chosen.c.id)
+        .order_by(chosen.c.created.desc(), chosen.c.id.desc(), OrderItemRecord.position)
+    )
 
 
 class OrderRepository:
-    def __init__(self, connection: AsyncConnection, *, lock_rows: bool) -> None:
+    """Reads outside a transaction run on the driver's connection (CompiledRead); inside one, and
+    every write, through SQLAlchemy, which begins the transaction on the first statement."""
+
+    def __init__(
+        self,
+        connection: AsyncConnection,
+        compiled: Callable[[Select[Any]], CompiledRead],
+        *,
+        lock_rows: bool,
+    ) -> None:
         self._connection = connection
+        self._compiled = compiled
         # PostgreSQL locks the order's row for the rest of the transaction (SELECT … FOR UPDATE);
         # SQLite has no row locks and relies on the unit of work's BEGIN IMMEDIATE instead.
         self._lock_rows = lock_rows
+        self._in_transaction = False
+        self._driver_connection: Any = None
+
+    def use_transaction(self) -> None:
+        """From now on every statement runs in the connection's transaction (the unit of work writes)."""
+        self._in_transaction = True
+
+    async def _rows(self, statement: Select[Any], parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        if self._in_transaction:
+            rows: Sequence[Sequence[Any]] = (await self._connection.execute(statement, parameters)).all()
+            return rows
+        # A single SELECT needs no transaction of its own: it reads one consistent snapshot.
+        if self._driver_connection is None:
+            self._driver_connection = (await self._connection.get_raw_connection()).driver_connection
+        return await self._compiled(statement).fetch(self._driver_connection, parameters)
 
     async def add(self, order: Order) -> None:
         await self._connection.execute(
@@ -93,17 +123,8 @@ class OrderRepository:
         locking = for_update and self._lock_rows
         if locking and (await self._connection.execute(_LOCK_ORDER, parameters)).first() is None:
             return None
-        rows = (await self._connection.execute(_GET_ORDER, parameters)).all()
-        if not rows:
-            return None
-        first = rows[0]
-        return Order(
-            id=first.id,
-            owner=owner,
-            status=Status(first.status),
-            created=first.created,
-            items=[_item(row) for row in rows],
-        )
+        orders = _orders_from_rows(owner, await self._rows(_GET_ORDER, parameters))
+        return orders[0] if orders else None
 
     async def list(
         self,
@@ -117,29 +138,8 @@ class OrderRepository:
         parameters: dict[str, Any] = {"owner": owner, "limit": limit}
         if before is not None:
             parameters["before_created"], parameters["before_id"] = before
-        statement = _list_statement(cancelled, before is not None)
-        order_rows = (await self._connection.execute(statement, parameters)).all()
-        if not order_rows:
-            return []
-        item_rows = (
-            await self._connection.execute(_PAGE_ITEMS, {"order_ids": [row.id for row in order_rows]})
-        ).all()
-        items_by_order: dict[uuid.UUID, list[OrderItem]] = {row.id: [] for row in order_rows}
-        for item_row in item_rows:
-            items_by_order[item_row.order_id].append(_item(item_row))
-        # Each statement sees its own snapshot: an order deleted between the two has no items left,
-        # and is left out rather than listed with none (every order has at least one item).
-        return [
-            Order(
-                id=row.id,
-                owner=owner,
-                status=Status(row.status),
-                created=row.created,
-                items=items_by_order[row.id],
-            )
-            for row in order_rows
-            if items_by_order[row.id]
-        ]
+        rows = await self._rows(_list_statement(cancelled, before is not None), parameters)
+        return _orders_from_rows(owner, rows)
 
     async def save(self, order: Order, *, items_changed: bool) -> None:
         await self._connection.execute(
@@ -175,5 +175,13 @@ class OrderRepository:
         )
 
 
-def _item(row: Any) -> OrderItem:
-    return OrderItem(product=row.product, size=Size(row.size), quantity=row.quantity)
+def _orders_from_rows(owner: str, rows: Sequence[Sequence[Any]]) -> list[Order]:
+    """Orders from (id, status, created, product, size, quantity) rows, grouped by consecutive id."""
+    orders: list[Order] = []
+    current: Order | None = None
+    for order_id, status, created, product, size, quantity in rows:
+        if current is None or current.id != order_id:
+            current = Order(id=order_id, owner=owner, status=Status(status), created=created, items=[])
+            orders.append(current)
+        current.items.append(OrderItem(product=product, size=Size(size), quantity=quantity))
+    return orders

@@ -34,12 +34,12 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         # Checking out from the pool opens nothing new; the connection begins its transaction lazily.
         self._connection = await self._database.checkout()
-        if not self._database.is_sqlite:
-            # Reads on PostgreSQL run without BEGIN and ROLLBACK: under its READ COMMITTED default every
-            # statement takes its own snapshot anyway, so a read-only transaction bought nothing but two
-            # round trips. begin_write() restores a real transaction before the first statement.
-            await self._connection.execution_options(isolation_level="AUTOCOMMIT")
-        self.orders = OrderRepository(self._connection, lock_rows=not self._database.is_sqlite)
+        # Until begin_write(), reads run without BEGIN and ROLLBACK, each a single statement that sees
+        # one snapshot: a read-only transaction bought nothing but extra round trips (thread hops on
+        # SQLite).
+        self.orders = OrderRepository(
+            self._connection, self._database.compiled, lock_rows=not self._database.is_sqlite
+        )
         return self
 
     async def __aexit__(
@@ -74,13 +74,9 @@ class SqlUnitOfWork:
 
     async def begin_write(self) -> None:
         connection = self._require_connection()
+        # SQLAlchemy begins the transaction with the first statement the repository sends through it.
+        self.orders.use_transaction()
         if not self._database.is_sqlite:
-            # Back to the server's default level: only the connection's attribute changes (no round
-            # trip), and the pool resets it again when the connection is returned.
-            default = (
-                connection.sync_connection.default_isolation_level if connection.sync_connection else None
-            )
-            await connection.execution_options(isolation_level=default or "READ COMMITTED")
             return
         lock = self._database.write_lock
         if lock is None or self._holds_write_lock:
