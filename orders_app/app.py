@@ -16,7 +16,7 @@ from orders_app.api.middleware import (
     AccessLog,
     CompleteAllowHeader,
     ConcurrencyLimit,
-    configure_access_logger,
+    stdout_lines,
 )
 from orders_app.api.openapi import openapi_router
 from orders_app.api.orders import OrdersController
@@ -103,6 +103,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CompleteAllowHeader(app.asgi_handler, app.routes), settings.max_concurrency
     )
     if settings.access_log:
-        handler = AccessLog(handler, configure_access_logger())
+        handler = AccessLog(handler, stdout_lines())
     app.asgi_handler = handler
     return app

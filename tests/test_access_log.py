@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orders_app.api.middleware import ACCESS_LOGGER, AccessLog, request_id_from
+from orders_app.api.middleware import AccessLog, RequestIds, request_id_from, stdout_lines
 from tests.conftest import TokenMinter, run_migrations
 from tests.factories import item, new_user, order_body
 from tests.live_server import LiveServer, base_env
@@ -19,24 +19,21 @@ from tests.live_server import LiveServer, base_env
 FIELDS = {"ts", "event", "method", "path", "status", "duration_ms", "request_id", "client"}
 
 
-class Lines(logging.Handler):
+class Lines:
+    """An access-log sink that keeps the parsed lines."""
+
     def __init__(self) -> None:
-        super().__init__()
         self.lines: list[dict[str, Any]] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(record.getMessage()))
+    def __call__(self, line: bytes) -> None:
+        assert line.endswith(b"\n")
+        assert line.count(b"\n") == 1
+        self.lines.append(json.loads(line))
 
 
 @pytest.fixture
-def captured() -> Iterator[tuple[logging.Logger, Lines]]:
-    logger = logging.getLogger(f"{ACCESS_LOGGER}.test")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    handler = Lines()
-    logger.addHandler(handler)
-    yield logger, handler
-    logger.removeHandler(handler)
+def captured() -> Lines:
+    return Lines()
 
 
 Headers = list[tuple[bytes, bytes]]
@@ -69,9 +66,9 @@ async def ok(scope: Any, receive: Any, send: Any) -> None:
 
 
 async def test_one_line_per_request_with_the_callers_request_id(captured: Any) -> None:
-    logger, handler = captured
+    handler = captured
     start = await _call(
-        AccessLog(ok, logger), "/orders", [(b"x-request-id", b"trace-42.a:b")], query=b"limit=5&cursor=x"
+        AccessLog(ok, handler), "/orders", [(b"x-request-id", b"trace-42.a:b")], query=b"limit=5&cursor=x"
     )
 
     assert [value for name, value in start["headers"] if name == b"x-request-id"] == [b"trace-42.a:b"]
@@ -93,8 +90,8 @@ async def test_one_line_per_request_with_the_callers_request_id(captured: Any) -
     ids=["empty", "space", "quote", "newline", "too-long", "non-ascii"],
 )
 async def test_a_malformed_request_id_is_replaced_by_a_generated_one(captured: Any, supplied: bytes) -> None:
-    logger, handler = captured
-    start = await _call(AccessLog(ok, logger), "/orders", [(b"x-request-id", supplied)])
+    handler = captured
+    start = await _call(AccessLog(ok, handler), "/orders", [(b"x-request-id", supplied)])
     echoed = dict(start["headers"])[b"x-request-id"].decode()
     assert re.fullmatch(r"[0-9a-f]{32}", echoed)
     assert handler.lines[0]["request_id"] == echoed
@@ -105,14 +102,40 @@ def test_request_ids_are_generated_fresh_when_absent() -> None:
     assert request_id_from([(b"x-request-id", b"x" * 128)]) == "x" * 128
 
 
+def test_generated_request_ids_are_unique_within_and_across_processes() -> None:
+    one_process, another_process = RequestIds(), RequestIds()
+    ids = [one_process() for _ in range(1000)] + [another_process() for _ in range(1000)]
+    assert len(set(ids)) == 2000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in ids)
+
+
+def test_lines_reach_the_file_descriptor_whole(tmp_path: Any) -> None:
+    path = tmp_path / "access.log"
+    with path.open("wb") as target:
+        write = stdout_lines(target.fileno())
+        for number in range(3):
+            write(b'{"n":%d}\n' % number)
+    assert path.read_bytes() == b'{"n":0}\n{"n":1}\n{"n":2}\n'
+
+
+def test_a_closed_stdout_drops_the_line_and_not_the_request(tmp_path: Any) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    write = stdout_lines(write_end)
+    try:
+        write(b'{"n":1}\n')  # EPIPE: swallowed (Python ignores SIGPIPE)
+    finally:
+        os.close(write_end)
+
+
 async def test_an_application_crash_is_logged_as_500(captured: Any) -> None:
-    logger, handler = captured
+    handler = captured
 
     async def crash(scope: Any, receive: Any, send: Any) -> None:
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        await _call(AccessLog(crash, logger), "/orders", [])
+        await _call(AccessLog(crash, handler), "/orders", [])
     assert handler.lines[0]["status"] == 500
 
 
