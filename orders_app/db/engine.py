@@ -164,11 +164,15 @@ class Database:
         Give it back with `checkin()`. DatabaseUnavailable when the wait times out or the database
         cannot be reached.
         """
-        try:
-            async with asyncio.timeout(self.checkout_timeout):
-                await self.checkout_gate.acquire()
-        except TimeoutError:
-            raise DatabaseUnavailable("timed out waiting for a database connection") from None
+        if self.checkout_gate.locked():
+            try:
+                async with asyncio.timeout(self.checkout_timeout):
+                    await self.checkout_gate.acquire()
+            except TimeoutError:
+                raise DatabaseUnavailable("timed out waiting for a database connection") from None
+        else:
+            # A free permit is taken without waiting; a timer would only be armed and cancelled.
+            await self.checkout_gate.acquire()
         try:
             return await self.engine.connect()
         except BaseException as error:
