@@ -32,6 +32,10 @@ INVALID_BODIES: dict[str, Any] = {
     "unknown field on item": {"order": [{**item(), "milk": "oat"}]},
     "body is a list": [item()],
     "body is null": None,
+    # The pattern alone would let a final newline through (Python's `$`); NUL cannot be stored at all.
+    "product ending in a newline": {"order": [item(), item(product="latte\n")]},
+    "product with NUL": {"order": [item(product="lat\x00te")]},
+    "product with DEL": {"order": [item(product="latte\x7f")]},
 }
 
 
@@ -43,6 +47,12 @@ async def test_invalid_create_bodies_are_422_with_a_detail_list(user: UserClient
     assert isinstance(detail, list)
     assert detail
     assert all("message" in entry for entry in detail)
+
+
+async def test_a_control_character_is_reported_at_its_item(user: UserClient) -> None:
+    response = await user.post("/orders", json={"order": [item(), item(product="latte\n")]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["message"] == "order[1].product must not contain control characters"
 
 
 async def test_invalid_bodies_create_nothing(user: UserClient) -> None:

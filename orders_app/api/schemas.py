@@ -32,14 +32,17 @@ class OrderItem(msgspec.Struct, forbid_unknown_fields=True):
     size: Size
     quantity: Quantity = 1
 
-    def __post_init__(self) -> None:
-        # Python's `$` also matches before a final newline, so the pattern alone would let "latte\n" in.
-        if _CONTROL_CHARACTERS.search(self.product):
-            raise ValueError("product must not contain control characters")
-
 
 class CreateOrder(msgspec.Struct, forbid_unknown_fields=True):
     order: Annotated[list[OrderItem], msgspec.Meta(min_length=1, max_length=ITEMS_MAX)]
+
+    def __post_init__(self) -> None:
+        # Python's `$` also matches before a final newline, so the pattern alone would let "latte\n" in.
+        # Checked here, on the request, rather than on OrderItem: responses build OrderItems too, from
+        # stored orders, and would pay for the check on every item of every page.
+        for index, item in enumerate(self.order):
+            if _CONTROL_CHARACTERS.search(item.product):
+                raise ValueError(f"order[{index}].product must not contain control characters")
 
     def domain_items(self) -> list[DomainOrderItem]:
         return [DomainOrderItem(item.product, item.size, item.quantity) for item in self.order]

@@ -33,11 +33,14 @@ class CompiledRead:
             (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in compiled.positiontup
         ]
-        processors: list[Processor] = [
+        processors = [
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.selected_columns
         ]
-        self._processors = processors if any(processors) else None
+        # Only the columns that need converting (on PostgreSQL, just the UTC timestamp).
+        self._conversions = [
+            (index, process) for index, process in enumerate(processors) if process is not None
+        ]
         self._asyncpg = dialect.driver == "asyncpg"
         if not self._asyncpg and dialect.driver != "aiosqlite":
             raise ValueError(f"no direct read path for the {dialect.driver} driver")
@@ -57,13 +60,13 @@ class CompiledRead:
             rows = await driver_connection.fetch(self.sql, *arguments)
         else:
             rows = await driver_connection.execute_fetchall(self.sql, arguments)
-        processors = self._processors
-        if processors is None:
+        conversions = self._conversions
+        if not conversions:
             return list(rows)
-        return [
-            tuple(
-                value if process is None else process(value)
-                for process, value in zip(processors, row, strict=True)
-            )
-            for row in rows
-        ]
+        converted = []
+        for row in rows:
+            values = list(row)
+            for index, process in conversions:
+                values[index] = process(values[index])
+            converted.append(values)
+        return converted

@@ -181,7 +181,12 @@ def _orders_from_rows(owner: str, rows: Sequence[Sequence[Any]]) -> list[Order]:
     current: Order | None = None
     for order_id, status, created, product, size, quantity in rows:
         if current is None or current.id != order_id:
-            current = Order(id=order_id, owner=owner, status=Status(status), created=created, items=[])
+            current = Order(id=order_id, owner=owner, status=_STATUSES[status], created=created, items=[])
             orders.append(current)
-        current.items.append(OrderItem(product=product, size=Size(size), quantity=quantity))
+        current.items.append(OrderItem(product=product, size=_SIZES[size], quantity=quantity))
     return orders
+
+
+# Stored values to members by dictionary: calling the Enum class is a slow path, paid per row.
+_STATUSES = {status.value: status for status in Status}
+_SIZES = {size.value: size for size in Size}
