@@ -8,14 +8,17 @@ first served, and a request that cannot get a connection in time gets DatabaseUn
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from orders_app.db.engine import Database, open_database
 from orders_app.db.errors import DatabaseUnavailable
+from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.settings import Settings
 from tests.conftest import Backend
+from tests.factories import new_user
 
 
 @pytest.fixture
@@ -29,21 +32,34 @@ async def two_connections(backend: Backend) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-async def test_waiting_requests_get_connections_in_arrival_order(two_connections: Database) -> None:
-    held = [await two_connections.checkout() for _ in range(2)]
+async def _enter(database: Database, count: int) -> list[SqlUnitOfWork]:
+    units = [SqlUnitOfWork(database) for _ in range(count)]
+    for unit in units:
+        await unit.__aenter__()
+        await unit.orders.get(new_user(), uuid.uuid4())  # really holding a connection
+    return units
+
+
+async def _leave(units: list[SqlUnitOfWork]) -> None:
+    for unit in units:
+        await unit.__aexit__(None, None, None)
+
+
+async def test_waiting_units_of_work_get_connections_in_arrival_order(two_connections: Database) -> None:
+    held = await _enter(two_connections, 2)
     served: list[int] = []
 
     async def request(number: int) -> None:
-        connection = await two_connections.checkout()
-        served.append(number)
-        # Hand the connection on only after a later arrival has had the chance to jump the queue.
-        await asyncio.sleep(0.01)
-        await two_connections.checkin(connection)
+        async with SqlUnitOfWork(two_connections) as uow:
+            served.append(number)
+            await uow.orders.get(new_user(), uuid.uuid4())
+            # Hand the connection on only after a later arrival has had the chance to jump the queue.
+            await asyncio.sleep(0.01)
 
     waiting = [asyncio.create_task(request(number)) for number in range(6)]
     await asyncio.sleep(0.05)
-    for connection in held:
-        await two_connections.checkin(connection)
+    assert served == []
+    await _leave(held)
     await asyncio.gather(*waiting)
 
     assert served == list(range(6))
@@ -52,16 +68,14 @@ async def test_waiting_requests_get_connections_in_arrival_order(two_connections
 async def test_a_request_that_cannot_get_a_connection_in_time_is_told_the_database_is_unavailable(
     two_connections: Database,
 ) -> None:
-    held = [await two_connections.checkout() for _ in range(2)]
+    held = await _enter(two_connections, 2)
     started = asyncio.get_running_loop().time()
 
     with pytest.raises(DatabaseUnavailable, match="timed out waiting for a database connection"):
-        await two_connections.checkout()
+        async with SqlUnitOfWork(two_connections):
+            pass
 
     assert 0.9 < asyncio.get_running_loop().time() - started < 3
-    for connection in held:
-        await two_connections.checkin(connection)
+    await _leave(held)
     # The permits came back: the gate is not left narrower by the timeout.
-    again = [await two_connections.checkout() for _ in range(2)]
-    for connection in again:
-        await two_connections.checkin(connection)
+    await _leave(await _enter(two_connections, 2))

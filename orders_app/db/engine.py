@@ -10,7 +10,8 @@ from sqlalchemy import Select, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import PoolProxiedConnection, StaticPool
+from sqlalchemy.util import greenlet_spawn
 
 from orders_app.db.driver_reads import CompiledRead
 from orders_app.db.errors import DatabaseUnavailable, is_unavailability
@@ -158,35 +159,51 @@ class Database:
             read = self._compiled_reads[statement] = CompiledRead(statement, self.engine.dialect)
         return read
 
-    async def checkout(self) -> AsyncConnection:
-        """A pooled connection, after waiting in line for at most `checkout_timeout` seconds.
+    async def wait_for_turn(self) -> None:
+        """Take one of the pool's connection permits, waiting in line for at most `checkout_timeout`.
 
-        Give it back with `checkin()`. DatabaseUnavailable when the wait times out or the database
-        cannot be reached.
+        Every unit of work holds one permit from start to end; give it back with `end_turn()`.
+        DatabaseUnavailable when the wait times out.
         """
-        if self.checkout_gate.locked():
-            try:
-                async with asyncio.timeout(self.checkout_timeout):
-                    await self.checkout_gate.acquire()
-            except TimeoutError:
-                raise DatabaseUnavailable("timed out waiting for a database connection") from None
-        else:
+        if not self.checkout_gate.locked():
             # A free permit is taken without waiting; a timer would only be armed and cancelled.
             await self.checkout_gate.acquire()
+            return
+        try:
+            async with asyncio.timeout(self.checkout_timeout):
+                await self.checkout_gate.acquire()
+        except TimeoutError:
+            raise DatabaseUnavailable("timed out waiting for a database connection") from None
+
+    def end_turn(self) -> None:
+        self.checkout_gate.release()
+
+    async def connect(self) -> AsyncConnection:
+        """A pooled connection for SQLAlchemy statements and transactions."""
         try:
             return await self.engine.connect()
-        except BaseException as error:
-            self.checkout_gate.release()
-            if isinstance(error, Exception) and is_unavailability(error):
-                raise DatabaseUnavailable(str(error) or type(error).__name__) from error
+        except Exception as error:
+            if is_unavailability(error):
+                raise _unavailable(error) from error
             raise
 
-    async def checkin(self, connection: AsyncConnection) -> None:
-        """Roll back whatever is still open on `connection` and return it to the pool."""
+    async def raw_connection(self) -> PoolProxiedConnection:
+        """A pooled connection without SQLAlchemy's Connection around it, for CompiledRead.
+
+        Return it with `release_raw()`.
+        """
         try:
-            await connection.close()
-        finally:
-            self.checkout_gate.release()
+            return await self.engine.raw_connection()
+        except Exception as error:
+            if is_unavailability(error):
+                raise _unavailable(error) from error
+            raise
+
+    async def release_raw(self, connection: PoolProxiedConnection, *, invalidate: bool = False) -> None:
+        """Back to the pool, or discarded when it failed in a way that may have left it broken."""
+        # Returning a connection may have to await the driver (closing a surplus connection), which
+        # SQLAlchemy's async adaptation only allows inside greenlet_spawn.
+        await greenlet_spawn(connection.invalidate if invalidate else connection.close)
 
     async def ping(self) -> None:
         """Run a trivial query; DatabaseUnavailable when the database cannot answer it."""
@@ -195,11 +212,15 @@ class Database:
                 await connection.execute(text("SELECT 1"))
         except Exception as error:
             if is_unavailability(error):
-                raise DatabaseUnavailable(str(error) or type(error).__name__) from error
+                raise _unavailable(error) from error
             raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _unavailable(error: BaseException) -> DatabaseUnavailable:
+    return DatabaseUnavailable(str(error) or type(error).__name__)
 
 
 def open_database(settings: Settings) -> Database:

@@ -6,9 +6,21 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Integer, Select, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Executable,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orders_app.db.driver_reads import CompiledRead
@@ -74,40 +86,48 @@ def _list_statement(cancelled: bool | None, paged: bool) -> Select[Any]:
     )
 
 
+class Connections(Protocol):
+    """Where the repository gets its connection from (the unit of work), only when it needs one."""
+
+    @property
+    def writing(self) -> bool: ...
+
+    async def connection(self) -> AsyncConnection: ...
+
+    async def driver_connection(self) -> Any: ...
+
+
 class OrderRepository:
     """Reads outside a transaction run on the driver's connection (CompiledRead); inside one, and
     every write, through SQLAlchemy, which begins the transaction on the first statement."""
 
     def __init__(
         self,
-        connection: AsyncConnection,
+        connections: Connections,
         compiled: Callable[[Select[Any]], CompiledRead],
         *,
         lock_rows: bool,
     ) -> None:
-        self._connection = connection
+        self._connections = connections
         self._compiled = compiled
         # PostgreSQL locks the order's row for the rest of the transaction (SELECT … FOR UPDATE);
         # SQLite has no row locks and relies on the unit of work's BEGIN IMMEDIATE instead.
         self._lock_rows = lock_rows
-        self._in_transaction = False
-        self._driver_connection: Any = None
 
-    def use_transaction(self) -> None:
-        """From now on every statement runs in the connection's transaction (the unit of work writes)."""
-        self._in_transaction = True
+    async def _execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+        connection = await self._connections.connection()
+        return await connection.execute(statement, parameters)
 
     async def _rows(self, statement: Select[Any], parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
-        if self._in_transaction:
-            rows: Sequence[Sequence[Any]] = (await self._connection.execute(statement, parameters)).all()
+        if self._connections.writing:
+            rows: Sequence[Sequence[Any]] = (await self._execute(statement, parameters)).all()
             return rows
         # A single SELECT needs no transaction of its own: it reads one consistent snapshot.
-        if self._driver_connection is None:
-            self._driver_connection = (await self._connection.get_raw_connection()).driver_connection
-        return await self._compiled(statement).fetch(self._driver_connection, parameters)
+        driver_connection = await self._connections.driver_connection()
+        return await self._compiled(statement).fetch(driver_connection, parameters)
 
     async def add(self, order: Order) -> None:
-        await self._connection.execute(
+        await self._execute(
             insert(orders_table).values(
                 id=order.id, owner=order.owner, status=order.status.value, created=order.created
             )
@@ -121,7 +141,7 @@ class OrderRepository:
         # snapshot, taken before the writer it waited for committed, so a joined SELECT ... FOR UPDATE
         # could return the previous items. The next statement's snapshot sees them.
         locking = for_update and self._lock_rows
-        if locking and (await self._connection.execute(_LOCK_ORDER, parameters)).first() is None:
+        if locking and (await self._execute(_LOCK_ORDER, parameters)).first() is None:
             return None
         orders = _orders_from_rows(owner, await self._rows(_GET_ORDER, parameters))
         return orders[0] if orders else None
@@ -142,25 +162,23 @@ class OrderRepository:
         return _orders_from_rows(owner, rows)
 
     async def save(self, order: Order, *, items_changed: bool) -> None:
-        await self._connection.execute(
+        await self._execute(
             update(orders_table)
             .where(orders_table.c.id == order.id, orders_table.c.owner == order.owner)
             .values(status=order.status.value)
         )
         if items_changed:
-            await self._connection.execute(
-                delete(order_items_table).where(order_items_table.c.order_id == order.id)
-            )
+            await self._execute(delete(order_items_table).where(order_items_table.c.order_id == order.id))
             await self._insert_items(order.id, order.items)
 
     async def remove(self, order: Order) -> None:
         # Items go with the order through ON DELETE CASCADE.
-        await self._connection.execute(
+        await self._execute(
             delete(orders_table).where(orders_table.c.id == order.id, orders_table.c.owner == order.owner)
         )
 
     async def _insert_items(self, order_id: uuid.UUID, items: Sequence[OrderItem]) -> None:
-        await self._connection.execute(
+        await self._execute(
             insert(order_items_table),
             [
                 {

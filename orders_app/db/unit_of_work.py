@@ -1,11 +1,12 @@
-"""The unit of work: owns one connection and its repositories; commits explicitly, rolls back otherwise."""
+"""The unit of work: owns the connection and its repositories; commits explicitly, rolls back otherwise."""
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import PoolProxiedConnection
 
 from orders_app.db.engine import SQLITE_BEGIN_IMMEDIATE, Database
 from orders_app.db.errors import DatabaseUnavailable, is_unavailability
@@ -20,8 +21,15 @@ class SqlUnitOfWork:
     concurrent read-modify-write cycles serialise instead of losing updates; PostgreSQL gets the same
     guarantee from row locks taken by `orders.get(..., for_update=True)`.
 
-    A plain AsyncConnection, not an ORM session: the repository speaks SQLAlchemy Core and maps rows to
-    domain objects itself, so the session's identity map and state tracking were pure per-request cost.
+    The connection is taken from the pool when the repository first needs it, in one of two forms. A
+    unit of work that writes gets a SQLAlchemy AsyncConnection, which begins the transaction with its
+    first statement. One that only reads gets the pooled driver connection itself, on which each read
+    is a single SELECT without BEGIN or ROLLBACK (CompiledRead): SQLAlchemy's Connection object, and
+    the transaction it would open, cost more than such a request's whole query (docs/bench.md). Either
+    way the unit of work holds one of the pool's permits (Database.wait_for_turn) from start to end.
+
+    Not an ORM session: the repository speaks SQLAlchemy Core and maps rows to domain objects itself,
+    so the session's identity map and state tracking were pure per-request cost.
     """
 
     orders: OrderRepository
@@ -29,17 +37,15 @@ class SqlUnitOfWork:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._connection: AsyncConnection | None = None
+        self._raw: PoolProxiedConnection | None = None
+        self._writing = False
         self._holds_write_lock = False
+        self._active = False
 
     async def __aenter__(self) -> Self:
-        # Checking out from the pool opens nothing new; the connection begins its transaction lazily.
-        self._connection = await self._database.checkout()
-        # Until begin_write(), reads run without BEGIN and ROLLBACK, each a single statement that sees
-        # one snapshot: a read-only transaction bought nothing but extra round trips (thread hops on
-        # SQLite).
-        self.orders = OrderRepository(
-            self._connection, self._database.compiled, lock_rows=not self._database.is_sqlite
-        )
+        await self._database.wait_for_turn()
+        self._active = True
+        self.orders = OrderRepository(self, self._database.compiled, lock_rows=not self._database.is_sqlite)
         return self
 
     async def __aexit__(
@@ -48,11 +54,16 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        connection = self._require_connection()
+        failed_unavailable = exc is not None and is_unavailability(exc)
+        connection, raw = self._connection, self._raw
+        self._connection = self._raw = None
         try:
-            # Rolls back a transaction still open (nothing of a failed or abandoned operation persists)
-            # and returns the connection to the pool.
-            await self._database.checkin(connection)
+            # Closing rolls back a transaction still open (nothing of a failed or abandoned operation
+            # persists) and returns the connection to the pool.
+            if connection is not None:
+                await connection.close()
+            if raw is not None:
+                await self._database.release_raw(raw, invalidate=failed_unavailable)
         except Exception as cleanup_error:
             # With the database gone the rollback fails too; the original error is the one to report.
             if not is_unavailability(cleanup_error):
@@ -60,10 +71,35 @@ class SqlUnitOfWork:
             if exc is None:
                 raise _unavailable(cleanup_error) from cleanup_error
         finally:
-            self._connection = None
+            self._active = False
             self._release_write_lock()
-        if exc is not None and is_unavailability(exc):
+            self._database.end_turn()
+        if failed_unavailable:
+            assert exc is not None
             raise _unavailable(exc) from exc
+
+    @property
+    def writing(self) -> bool:
+        """Whether begin_write() was called: every statement then runs in the transaction."""
+        return self._writing
+
+    async def connection(self) -> AsyncConnection:
+        """The SQLAlchemy connection whose transaction the writes (and reads that lock) run in."""
+        self._require_active()
+        if self._connection is None:
+            if self._raw is not None:
+                # Reads done, now a transaction: one connection at a time per unit of work.
+                raw, self._raw = self._raw, None
+                await self._database.release_raw(raw)
+            self._connection = await self._database.connect()
+        return self._connection
+
+    async def driver_connection(self) -> Any:
+        """The pooled driver connection (asyncpg, aiosqlite) for reads outside a transaction."""
+        self._require_active()
+        if self._raw is None:
+            self._raw = await self._database.raw_connection()
+        return self._raw.driver_connection
 
     def _release_write_lock(self) -> None:
         if self._holds_write_lock:
@@ -73,9 +109,8 @@ class SqlUnitOfWork:
             lock.release()
 
     async def begin_write(self) -> None:
-        connection = self._require_connection()
-        # SQLAlchemy begins the transaction with the first statement the repository sends through it.
-        self.orders.use_transaction()
+        self._require_active()
+        self._writing = True
         if not self._database.is_sqlite:
             return
         lock = self._database.write_lock
@@ -83,16 +118,18 @@ class SqlUnitOfWork:
             return
         await lock.acquire()
         self._holds_write_lock = True
+        connection = await self.connection()
         # Must precede the first statement: the "begin" listener reads it when the transaction starts.
         await connection.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})
 
     async def commit(self) -> None:
-        await self._require_connection().commit()
+        self._require_active()
+        if self._connection is not None:
+            await self._connection.commit()
 
-    def _require_connection(self) -> AsyncConnection:
-        if self._connection is None:
+    def _require_active(self) -> None:
+        if not self._active:
             raise RuntimeError("the unit of work is used outside its `async with` block")
-        return self._connection
 
 
 def _unavailable(error: BaseException) -> DatabaseUnavailable:
