@@ -54,6 +54,22 @@ _LOCK_ORDER = (
 )
 
 
+# Writes, likewise built once: a statement built per call was a third of a POST's CPU (its values()
+# clause and cache key), against a dictionary of parameters for one built here.
+_INSERT_ORDER = insert(orders_table)
+_INSERT_ITEMS = insert(order_items_table)
+# (An UPDATE's bound parameters must not share a column's name: SQLAlchemy reserves those for SET.)
+_UPDATE_STATUS = (
+    update(orders_table)
+    .where(orders_table.c.id == bindparam("order_id"), orders_table.c.owner == bindparam("order_owner"))
+    .values(status=bindparam("new_status"))
+)
+_DELETE_ITEMS = delete(order_items_table).where(order_items_table.c.order_id == bindparam("order_id"))
+_DELETE_ORDER = delete(orders_table).where(
+    orders_table.c.id == bindparam("order_id"), orders_table.c.owner == bindparam("owner")
+)
+
+
 @cache
 def _list_statement(cancelled: bool | None, paged: bool) -> Select[Any]:
     """A page of orders with their items in one statement (one round trip, one snapshot).
@@ -128,9 +144,8 @@ class OrderRepository:
 
     async def add(self, order: Order) -> None:
         await self._execute(
-            insert(orders_table).values(
-                id=order.id, owner=order.owner, status=order.status.value, created=order.created
-            )
+            _INSERT_ORDER,
+            {"id": order.id, "owner": order.owner, "status": order.status.value, "created": order.created},
         )
         await self._insert_items(order.id, order.items)
 
@@ -163,23 +178,20 @@ class OrderRepository:
 
     async def save(self, order: Order, *, items_changed: bool) -> None:
         await self._execute(
-            update(orders_table)
-            .where(orders_table.c.id == order.id, orders_table.c.owner == order.owner)
-            .values(status=order.status.value)
+            _UPDATE_STATUS,
+            {"order_id": order.id, "order_owner": order.owner, "new_status": order.status.value},
         )
         if items_changed:
-            await self._execute(delete(order_items_table).where(order_items_table.c.order_id == order.id))
+            await self._execute(_DELETE_ITEMS, {"order_id": order.id})
             await self._insert_items(order.id, order.items)
 
     async def remove(self, order: Order) -> None:
         # Items go with the order through ON DELETE CASCADE.
-        await self._execute(
-            delete(orders_table).where(orders_table.c.id == order.id, orders_table.c.owner == order.owner)
-        )
+        await self._execute(_DELETE_ORDER, {"order_id": order.id, "owner": order.owner})
 
     async def _insert_items(self, order_id: uuid.UUID, items: Sequence[OrderItem]) -> None:
         await self._execute(
-            insert(order_items_table),
+            _INSERT_ITEMS,
             [
                 {
                     "order_id": order_id,
