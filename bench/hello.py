@@ -1,8 +1,9 @@
 """S0, the ceiling: a bare Litestar JSON endpoint served exactly like the orders app.
 
 Same framework, same uvicorn options (both served by orders_app.cli.run_server), same event loop and
-HTTP parser, same logging; only the work behind the route is missing. Whatever the order API does
-beyond this is the cost of its own work: token verification, the database and the order JSON.
+HTTP parser, same logging, same garbage-collector settings; only the work behind the route is
+missing. Whatever the order API does beyond this is the cost of its own work: token verification,
+the database and the order JSON.
 
 Run: python -m bench.hello --port 8081 [--workers N]
 """
@@ -26,7 +27,10 @@ def hello() -> Hello:
 
 
 def create_app() -> Litestar:
-    return Litestar(route_handlers=[hello], openapi_config=None)
+    from orders_app.process import tune_garbage_collector
+
+    # The same process settings as the orders app, so that S0 stays the ceiling of the same set-up.
+    return Litestar(route_handlers=[hello], openapi_config=None, on_startup=[tune_garbage_collector])
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from orders_app.api.orders import OrdersController
 from orders_app.auth.keys import KeyConfigError, load_public_key
 from orders_app.auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
 from orders_app.db.engine import open_database
+from orders_app.process import tune_garbage_collector
 from orders_app.settings import Settings
 
 logger = logging.getLogger("orders_app")
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # oas.yaml is the published contract and is served as committed; no second, generated one.
         openapi_config=None,
         request_max_body_size=settings.max_body_bytes,
+        on_startup=[tune_garbage_collector],
         on_shutdown=[dispose_database],
         state=State({"database": database, "authenticator": authenticator, "settings": settings}),
     )
