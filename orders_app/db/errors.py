@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -29,8 +31,21 @@ def is_unavailability(error: BaseException) -> bool:
     if isinstance(error, DBAPIError):
         if error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError)):
             return True
-        original = error.orig
-        cause = getattr(original, "__cause__", None)
-        names = {type(original).__name__, type(cause).__name__}
-        return bool(names & _UNAVAILABLE_DRIVER_ERRORS)
-    return False
+        return _driver_unavailability(error.orig)
+    # Raised by the driver itself: reads run on the driver's connection, below SQLAlchemy's execution
+    # layer (CompiledRead), so nothing wraps their errors.
+    return _driver_unavailability(error)
+
+
+def _driver_unavailability(error: BaseException | None) -> bool:
+    if error is None:
+        return False
+    if isinstance(error, sqlite3.OperationalError):
+        # Locked, busy, or an I/O failure: what SQLAlchemy wraps as OperationalError above.
+        return True
+    cause = error.__cause__
+    names = {type(error).__name__, type(cause).__name__}
+    if names & _UNAVAILABLE_DRIVER_ERRORS:
+        return True
+    # asyncpg's InterfaceError("connection is closed") for a connection the server has dropped.
+    return type(error).__name__ == "InterfaceError" and type(error).__module__.startswith("asyncpg")
