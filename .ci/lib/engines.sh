@@ -38,8 +38,9 @@ orders_ci_apt_install() {
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
     done
     ((${#missing[@]} == 0)) && return 0
+    # apt's output goes to stderr: this runs inside command substitutions that read a path or a tag from stdout.
     if [[ $_orders_ci_apt_updated != 1 ]]; then
-        apt-get update -qq || return 1
+        apt-get update -qq >&2 || return 1
         _orders_ci_apt_updated=1
     fi
     _engines_log "installing: ${missing[*]}"
@@ -49,7 +50,7 @@ orders_ci_apt_install() {
     if [[ ! -e $policy ]]; then
         printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && ours=1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
     ((ours)) && rm -f "$policy"
     return "$rc"
 }
