@@ -16,9 +16,10 @@ def tune_garbage_collector() -> None:
     of those walks the older generations too, which hold everything imported and built at start-up.
     Freezing moves that start-up heap out of the collector's sight for good, and a larger young
     generation lets most requests finish between collections. On the benchmark's list page this cut
-    CPU per request by about a tenth and halved the p99 latency (docs/bench.md).
+    CPU per request by 4-20% in six alternating pairs of runs (docs/bench.md). No
+    collection before freezing: it would add tens of milliseconds to start-up to reclaim the little
+    garbage that importing leaves.
     """
-    gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)
