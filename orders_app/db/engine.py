@@ -14,7 +14,7 @@ from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 from sqlalchemy.util import greenlet_spawn
 
 from orders_app.db.driver_reads import CompiledRead
-from orders_app.db.errors import DatabaseUnavailable, is_unavailability
+from orders_app.db.errors import DatabaseUnavailable, reported_as_unavailable
 from orders_app.settings import Settings, SettingsError
 
 ACCEPTED_FORMS = (
@@ -180,24 +180,16 @@ class Database:
 
     async def connect(self) -> AsyncConnection:
         """A pooled connection for SQLAlchemy statements and transactions."""
-        try:
+        with reported_as_unavailable():
             return await self.engine.connect()
-        except Exception as error:
-            if is_unavailability(error):
-                raise _unavailable(error) from error
-            raise
 
     async def raw_connection(self) -> PoolProxiedConnection:
         """A pooled connection without SQLAlchemy's Connection around it, for CompiledRead.
 
         Return it with `release_raw()`.
         """
-        try:
+        with reported_as_unavailable():
             return await self.engine.raw_connection()
-        except Exception as error:
-            if is_unavailability(error):
-                raise _unavailable(error) from error
-            raise
 
     async def release_raw(self, connection: PoolProxiedConnection, *, invalidate: bool = False) -> None:
         """Back to the pool, or discarded when it failed in a way that may have left it broken."""
@@ -207,20 +199,12 @@ class Database:
 
     async def ping(self) -> None:
         """Run a trivial query; DatabaseUnavailable when the database cannot answer it."""
-        try:
+        with reported_as_unavailable():
             async with self.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
-        except Exception as error:
-            if is_unavailability(error):
-                raise _unavailable(error) from error
-            raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-def _unavailable(error: BaseException) -> DatabaseUnavailable:
-    return DatabaseUnavailable(str(error) or type(error).__name__)
 
 
 def open_database(settings: Settings) -> Database:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -21,6 +23,22 @@ _UNAVAILABLE_DRIVER_ERRORS = {
 
 class DatabaseUnavailable(Exception):
     """The database could not be reached or answered in time; the request can be retried."""
+
+
+def unavailable(error: BaseException) -> DatabaseUnavailable:
+    """The DatabaseUnavailable that reports `error` (one of is_unavailability's)."""
+    return DatabaseUnavailable(str(error) or type(error).__name__)
+
+
+@contextmanager
+def reported_as_unavailable() -> Iterator[None]:
+    """Turn an unreachable or overloaded database into DatabaseUnavailable; other errors pass through."""
+    try:
+        yield
+    except Exception as error:
+        if is_unavailability(error):
+            raise unavailable(error) from error
+        raise
 
 
 def is_unavailability(error: BaseException) -> bool:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import PoolProxiedConnection
 
 from orders_app.db.engine import SQLITE_BEGIN_IMMEDIATE, Database
-from orders_app.db.errors import DatabaseUnavailable, is_unavailability
+from orders_app.db.errors import is_unavailability, unavailable
 from orders_app.db.repository import OrderRepository
 
 
@@ -69,14 +69,14 @@ class SqlUnitOfWork:
             if not is_unavailability(cleanup_error):
                 raise
             if exc is None:
-                raise _unavailable(cleanup_error) from cleanup_error
+                raise unavailable(cleanup_error) from cleanup_error
         finally:
             self._active = False
             self._release_write_lock()
             self._database.end_turn()
         if failed_unavailable:
             assert exc is not None
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     @property
     def writing(self) -> bool:
@@ -130,7 +130,3 @@ class SqlUnitOfWork:
     def _require_active(self) -> None:
         if not self._active:
             raise RuntimeError("the unit of work is used outside its `async with` block")
-
-
-def _unavailable(error: BaseException) -> DatabaseUnavailable:
-    return DatabaseUnavailable(str(error) or type(error).__name__)
