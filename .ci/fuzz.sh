@@ -80,6 +80,26 @@ statuses = collections.Counter(
 print("server saw:", ", ".join(f"{count} x {code}" for code, count in sorted(statuses.items())))
 sys.exit(1 if any(code >= 500 for code in statuses) else 0)
 PY
+# Every skip schemathesis reports is accounted for here, and any other kind fails the run: the examples
+# phase has nothing to replay (oas.yaml declares no examples), and a stateful scenario whose drawn
+# steps could not run (no link applicable yet) is counted as skipped.
+uv run --no-sync python - "$ARTIFACTS" <<'PY' || status=1
+import collections, glob, json, sys
+skips = collections.Counter()
+for path in glob.glob(f"{sys.argv[1]}/ndjson-*.ndjson"):
+    for line in open(path):
+        event = json.loads(line)
+        finished = event.get("ScenarioFinished")
+        if finished and finished.get("status") == "skip":
+            skips[(finished.get("phase"), finished.get("skip_reason"))] += 1
+explained = {
+    ("examples", "No examples in schema"): "examples phase: oas.yaml declares no examples to replay",
+    ("stateful", None): "stateful scenarios whose drawn steps could not run",
+}
+for (phase, reason), count in sorted(skips.items(), key=str):
+    print(f"skipped: {count} x {explained.get((phase, reason), f'UNEXPLAINED {phase}: {reason}')}")
+sys.exit(1 if set(skips) - set(explained) else 0)
+PY
 if grep -q 'Traceback' "$WORK/server.err"; then
   echo "the server logged an unhandled error during fuzzing (see $ARTIFACTS/server.log)" >&2
   status=1
