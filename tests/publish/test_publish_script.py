@@ -141,6 +141,36 @@ def test_engine_failures_are_classified(publish: ModuleType) -> None:
     assert not publish.tag_in_listing(listing, "1.2")
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        # A registry on a port that happens to contain 401 or 404, or a name that does.
+        "Error response from daemon: manifest for 127.0.0.1:58401/orders-app:1.2 not found: manifest unknown",
+        "reading manifest 1.2.3 in 127.0.0.1:40401/team-401/orders-app: manifest unknown",
+        "initializing source docker://registry401.example.com/x:1: reading manifest 1: manifest unknown",
+    ],
+)
+def test_digits_in_a_host_port_or_name_are_not_a_status(publish: ModuleType, message: str) -> None:
+    assert not publish.is_auth_failure(message)
+    assert publish.is_missing(message)
+
+
+@pytest.mark.parametrize(
+    ("message", "auth", "missing"),
+    [
+        ("reading manifest 1 in 127.0.0.1:5000/x: StatusCode: 401, ", True, False),
+        ("received unexpected HTTP status: 401 ", True, False),
+        ("fetching tags list: invalid status code from registry 404 (Not Found)", False, True),
+        ("pinging container registry 127.0.0.1:54040: connection refused", False, False),
+        ("Get http://127.0.0.1:40404/v2/: dial tcp: connection refused", False, False),
+    ],
+)
+def test_statuses_are_read_where_the_engine_reports_them(
+    publish: ModuleType, message: str, auth: bool, missing: bool
+) -> None:
+    assert (publish.is_auth_failure(message), publish.is_missing(message)) == (auth, missing)
+
+
 def test_secrets_never_appear_in_rendered_commands(publish: ModuleType) -> None:
     engine = publish.Engine("docker", "docker")
     cmd = engine.login("h:5000", "bob", insecure=True, stdin_label="printf '%s\\n' \"$PUBLISH_PASSWORD\"")
