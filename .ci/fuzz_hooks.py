@@ -5,7 +5,7 @@ strings this API issued in a `Link: rel="next"` header are valid; any other stri
 ("cursor is not one this API issued"). Generated cursors would be forged ones, which the
 positive-data check would then report as valid data rejected. Generated queries that carry a cursor
 are dropped instead, so every check stays on for the rest of the operation; issued, forged and
-over-long cursors are covered by tests/test_orders_list.py.
+over-long cursors are covered by tests/api/test_orders_list.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prerequisites of the authentication tests. Source after common.sh (uses apt_install).
 #
-#   ensure_openssl   make `openssl` available: tests/test_auth_key_formats.py checks that a certificate
+#   ensure_openssl   make `openssl` available: tests/api/test_auth_key_formats.py checks that a certificate
 #                    made by the chapter's `openssl req -x509 …` command verifies tokens. Without
 #                    openssl that test skips, and under ORDERS_REQUIRE_ALL=1 the skip is a failure.
 #                    Idempotent; starts nothing, so there is nothing to stop.

@@ -17,7 +17,7 @@ from orders_app.app import create_app
 from tests.conftest import Backend, TokenMinter, app_settings
 from tests.factories import new_user
 
-CONTRACT = yaml.safe_load((Path(__file__).resolve().parent.parent / "oas.yaml").read_text())
+CONTRACT = yaml.safe_load((Path(__file__).resolve().parents[2] / "oas.yaml").read_text())
 
 
 def _inline(schema: Any) -> Any:

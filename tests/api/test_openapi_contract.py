@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from orders_app.api.schemas import CreateOrder, Health, Order, OrderList
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CONTRACT = yaml.safe_load((REPO / "oas.yaml").read_text())
 DOCUMENTATION_ROUTES = {("GET", "/openapi.yaml"), ("GET", "/openapi.json")}
 IGNORED_KEYWORDS = {"title", "description", "example", "examples"}
