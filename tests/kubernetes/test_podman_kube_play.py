@@ -189,7 +189,9 @@ def test_the_deployment_serves_under_podman_kube_play_after_the_migration_job(
     api_spec = deployment["spec"]["template"]["spec"]
 
     # What the operator creates by hand in a cluster (docs/kubernetes.md), under unique names here.
-    db_secret = env_value(api_spec["containers"][0], "DB_URL")["valueFrom"]["secretKeyRef"]  # type: ignore[index]
+    db_url = env_value(api_spec["containers"][0], "DB_URL")
+    assert db_url is not None
+    db_secret = db_url["valueFrom"]["secretKeyRef"]
     key_volume = next(volume for volume in api_spec["volumes"] if "configMap" in volume)["configMap"]
     renames = {
         db_secret["name"]: kube_play.name("orders-db"),
