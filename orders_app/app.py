@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from litestar import Litestar
+from litestar import Litestar, Response, get
 from litestar.datastructures import State
 from litestar.types import ASGIApp
 
@@ -23,7 +23,17 @@ from orders_app.api.orders import OrdersController
 from orders_app.auth.keys import KeyConfigError, load_public_key
 from orders_app.auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
 from orders_app.db.engine import open_database
+from orders_app.observability.metrics import (
+    OrderMetrics,
+    PoolMetrics,
+    RequestMetrics,
+    exposition,
+    forget_dead_workers,
+    shed,
+    worker_stopped,
+)
 from orders_app.process import tune_garbage_collector
+from orders_app.service.ports import NO_EVENTS
 from orders_app.settings import Settings
 
 logger = logging.getLogger("orders_app")
@@ -75,6 +85,13 @@ def build_authenticator(settings: Settings) -> Authenticator:
     )
 
 
+@get("/metrics", sync_to_thread=False, include_in_schema=False)
+def metrics() -> Response[bytes]:
+    """Prometheus text format; outside the orders controller, so no bearer token is asked for."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     authenticator = build_authenticator(settings)
@@ -84,26 +101,45 @@ def create_app(settings: Settings | None = None) -> Litestar:
             authenticator.anonymous_subject,
         )
     # Creating the engine opens no connection; the pool fills on first use.
-    database = open_database(settings)
+    measured = settings.metrics_enabled
+    database = open_database(settings, PoolMetrics() if measured else None)
 
     async def dispose_database() -> None:
         await database.dispose()
 
     app = Litestar(
-        route_handlers=[OrdersController, live, ready, openapi_router()],
+        route_handlers=[
+            OrdersController,
+            live,
+            ready,
+            openapi_router(),
+            *([metrics] if measured and settings.metrics_port is None else []),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
         openapi_config=None,
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[tune_garbage_collector],
-        on_shutdown=[dispose_database],
-        state=State({"database": database, "authenticator": authenticator, "settings": settings}),
+        on_startup=[forget_dead_workers, tune_garbage_collector],
+        on_shutdown=[dispose_database, worker_stopped],
+        state=State(
+            {
+                "database": database,
+                "authenticator": authenticator,
+                "settings": settings,
+                "order_events": OrderMetrics() if measured else NO_EVENTS,
+            }
+        ),
     )
     # Wrapped around Litestar's whole ASGI handler (not its per-route middleware stack) so that every
     # request, including a 404 for an unknown path, is limited and logged.
     handler: ASGIApp = ConcurrencyLimit(
-        CompleteAllowHeader(app.asgi_handler, app.routes), settings.max_concurrency
+        CompleteAllowHeader(app.asgi_handler, app.routes),
+        settings.max_concurrency,
+        exempt_prefixes=("/health/", "/metrics"),
+        on_refuse=(lambda: shed("concurrency")) if measured else None,
     )
+    if measured:
+        handler = RequestMetrics(handler)
     if settings.access_log:
         handler = AccessLog(handler, stdout_lines())
     app.asgi_handler = handler

@@ -150,8 +150,10 @@ class ConcurrencyLimit:
         *,
         exempt_prefixes: tuple[str, ...] = ("/health/",),
         retry_after_seconds: int = 1,
+        on_refuse: Callable[[], object] | None = None,
     ) -> None:
         self._app = app
+        self._on_refuse = on_refuse
         self._limit = limit
         self._exempt_prefixes = exempt_prefixes
         self._body = json.dumps({"detail": OVERLOADED}).encode()
@@ -177,6 +179,8 @@ class ConcurrencyLimit:
             self.in_flight -= 1
 
     async def _refuse(self, send: Send) -> None:
+        if self._on_refuse is not None:
+            self._on_refuse()
         start: Any = {"type": "http.response.start", "status": 503, "headers": self._headers}
         await send(start)
         body: Any = {"type": "http.response.body", "body": self._body, "more_body": False}

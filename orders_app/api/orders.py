@@ -27,6 +27,7 @@ from orders_app.api.schemas import (
 from orders_app.db.engine import Database
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.service import orders as use_cases
+from orders_app.service.ports import OrderEvents
 
 # Parsed by hand (parse_order_id) so that a malformed id is a 422, as the contract says, not a 404.
 OrderId = FromPath[str]
@@ -92,6 +93,11 @@ def unit_of_work(request: AuthenticatedRequest) -> SqlUnitOfWork:
     # request than the unit of work itself.
     database: Database = request.app.state.database
     return SqlUnitOfWork(database)
+
+
+def order_events(request: AuthenticatedRequest) -> OrderEvents:
+    events: OrderEvents = request.app.state.order_events
+    return events
 
 
 def parse_order_id(order_id: str) -> uuid.UUID:
@@ -168,7 +174,9 @@ class OrdersController(Controller):
     @post(operation_id="createOrder", status_code=201)
     async def create_order(self, request: AuthenticatedRequest) -> JsonResponse:
         new_order = await decode_create_order(request)
-        order = await use_cases.place_order(unit_of_work(request), request.user, new_order.domain_items())
+        order = await use_cases.place_order(
+            unit_of_work(request), request.user, new_order.domain_items(), order_events(request)
+        )
         return JsonResponse(Order.from_domain(order), status=201)
 
     @get("/{order_id:str}", operation_id="getOrder")
@@ -191,10 +199,14 @@ class OrdersController(Controller):
 
     @post("/{order_id:str}/pay", operation_id="payOrder", status_code=200)
     async def pay_order(self, request: AuthenticatedRequest, order_id: OrderId) -> JsonResponse:
-        order = await use_cases.pay_order(unit_of_work(request), request.user, parse_order_id(order_id))
+        order = await use_cases.pay_order(
+            unit_of_work(request), request.user, parse_order_id(order_id), order_events(request)
+        )
         return JsonResponse(Order.from_domain(order))
 
     @post("/{order_id:str}/cancel", operation_id="cancelOrder", status_code=200)
     async def cancel_order(self, request: AuthenticatedRequest, order_id: OrderId) -> JsonResponse:
-        order = await use_cases.cancel_order(unit_of_work(request), request.user, parse_order_id(order_id))
+        order = await use_cases.cancel_order(
+            unit_of_work(request), request.user, parse_order_id(order_id), order_events(request)
+        )
         return JsonResponse(Order.from_domain(order))
