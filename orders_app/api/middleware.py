@@ -23,6 +23,8 @@ from litestar.enums import ScopeType
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from orders_app.observability.trace import trace_id_from
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
 
@@ -60,8 +62,9 @@ class AccessLog:
     """One JSON line per HTTP request, written after the response has been sent.
 
     The line carries method, path (without the query string: it is client input of unbounded size
-    and nothing an operator needs to follow a request), status, duration, request id and client
-    address. Headers and bodies are never logged, so a bearer token cannot end up in a log file.
+    and nothing an operator needs to follow a request), status, duration, request id, W3C trace id
+    (the caller's `traceparent`, else a new one) and client address. Headers and bodies are never
+    logged, so a bearer token cannot end up in a log file.
     Lines go to `write` as bytes, each ending in a newline; see stdout_lines().
     """
 
@@ -76,6 +79,7 @@ class AccessLog:
             return
         started = time.perf_counter()
         request_id = request_id_from(scope["headers"], self._new_id)
+        trace_id = trace_id_from(scope["headers"])
         header_value = request_id.encode("ascii")
         status = 0
 
@@ -105,6 +109,7 @@ class AccessLog:
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "request_id": request_id,
+                "trace_id": trace_id,
                 "client": client[0] if client else None,
             }
             self._write(_ENCODE(record) + b"\n")

@@ -31,6 +31,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 from orders_app.auth.tokens import DESCRIPTIONS
@@ -183,6 +184,15 @@ def scrape_registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
     return REGISTRY
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """A separate listener for /metrics (METRICS_PORT), in a thread of the serving parent process.
+
+    With several workers the parent is the only process that can own one more port; it serves the
+    sum of the workers' files. prometheus-client's own small HTTP server: nothing else is served there.
+    """
+    start_http_server(port, addr=host, registry=scrape_registry())
 
 
 @contextlib.contextmanager
