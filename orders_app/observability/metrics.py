@@ -227,7 +227,12 @@ def multiprocess_directory(workers: int) -> Iterator[Path | None]:
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db")
 
 
-def forget_dead_workers(alive: Callable[[int], bool] | None = None) -> list[int]:
+def forget_dead_workers() -> list[int]:
+    """At a worker's start-up (a Litestar on_startup hook: no arguments)."""
+    return drop_dead_workers(_process_exists)
+
+
+def drop_dead_workers(is_alive: Callable[[int], bool]) -> list[int]:
     """Drop the live gauges of worker processes that have died (run when a worker starts).
 
     uvicorn replaces a worker that crashed; the files of the dead one stay behind, and its in-flight
@@ -236,7 +241,6 @@ def forget_dead_workers(alive: Callable[[int], bool] | None = None) -> list[int]
     directory = os.environ.get(MULTIPROC_ENV)
     if not directory:
         return []
-    is_alive = alive or _process_exists
     dead = set()
     for path in glob.glob(os.path.join(directory, "gauge_live*.db")):
         match = _LIVE_GAUGE_FILE.fullmatch(os.path.basename(path))
