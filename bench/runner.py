@@ -71,6 +71,8 @@ class Options:
     postgres_url: str
     out: Path
     smoke: bool
+    # S2 also against a second server with METRICS_ENABLED=false, in the same rounds (docs/metrics.md).
+    metrics_cost: bool = False
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -389,11 +391,25 @@ def measure(backend: str, options: Options, env: dict[str, str], data: Path, log
     )
     app = app_server(options.workers)
     servers = [hello, app]
+    # The metrics-off twin runs beside the measured server but idles while the other is loaded.
+    metrics_off = Server(
+        f"orders-app ({backend}, metrics off)",
+        [sys.executable, "-m", "orders_app", "serve", "--workers", str(options.workers)],
+        {**env, "METRICS_ENABLED": "false"},
+        log_dir / f"{backend}-app-nometrics.log",
+    )
+    cost_runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+    if options.metrics_cost:
+        servers.append(metrics_off)
     failures: list[str] = []
     result: dict[str, Any] = {"workers": options.workers}
     try:
         hello.start("/hello")
         app.start("/health/ready")
+        if options.metrics_cost:
+            metrics_off.start("/health/ready")
+            if options.warmup > 0:
+                run_wrk(options, metrics_off, "S2", data, options.warmup)
         targets = {name: (hello if name == "S0" else app) for name in options.scenarios}
         if options.warmup > 0:
             for name in options.scenarios:
@@ -415,12 +431,33 @@ def measure(backend: str, options: Options, env: dict[str, str], data: Path, log
                 for server in servers:
                     if not server.alive():
                         raise BenchError(f"{server.name} died during {name}; see {server.log}")
+            if options.metrics_cost:
+                # Off then on, right after each other, in every round: drift hits both alike.
+                for label, server in (("off", metrics_off), ("on", app)):
+                    run = run_wrk(options, server, "S2", data, options.duration)
+                    cost_runs[label].append(run)
+                    print(
+                        f"[{backend}] run {round_number}/{options.runs} S2 metrics {label}: "
+                        f"{run['rps']:8.1f} req/s  p50 {run['p50_ms']:6.2f} ms  p99 {run['p99_ms']:7.2f} ms  "
+                        f"server CPU {run['cpu_ms_per_request']:.2f} ms/req",
+                        flush=True,
+                    )
         scenarios = {name: summarise(r) for name, r in runs.items()}
         if "S0" in scenarios:
             ceiling = scenarios["S0"]["rps"]
             for summary in scenarios.values():
                 summary["ratio"] = summary["rps"] / ceiling if ceiling else None
         result["scenarios"] = scenarios
+        if options.metrics_cost:
+            on, off = summarise(cost_runs["on"]), summarise(cost_runs["off"])
+            result["metrics_cost"] = {
+                "on": on,
+                "off": off,
+                "rps_cost": 1 - on["rps"] / off["rps"] if off["rps"] else None,
+                "cpu_cost": on["cpu_ms_per_request"] / off["cpu_ms_per_request"] - 1
+                if off["cpu_ms_per_request"]
+                else None,
+            }
         result["peak_rss_mb"] = app.peak_rss_mb()
         result["hello_peak_rss_mb"] = hello.peak_rss_mb()
     finally:
@@ -501,6 +538,13 @@ def print_table(report: dict[str, Any]) -> None:
             f"peak RSS of the app server: {result['peak_rss_mb']:.1f} MB "
             f"(bare app: {result['hello_peak_rss_mb']:.1f} MB)"
         )
+        if "metrics_cost" in result:
+            cost = result["metrics_cost"]
+            print(
+                f"S2 metrics on {cost['on']['rps']:.1f} req/s against off {cost['off']['rps']:.1f} req/s: "
+                f"throughput cost {cost['rps_cost']:.1%}, CPU per request {cost['cpu_cost']:+.1%} "
+                f"(p99 on {cost['on']['p99_ms']:.2f} ms, off {cost['off']['p99_ms']:.2f} ms)"
+            )
         if "scaling" in result:
             scaling = result["scaling"]
             print(
@@ -665,6 +709,11 @@ def parse_args(argv: list[str] | None) -> Options:
         default=os.environ.get("ORDERS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help="server on which a throwaway database is created and dropped",
     )
+    parser.add_argument(
+        "--metrics-cost",
+        action="store_true",
+        help="also run S2 against a server with METRICS_ENABLED=false, interleaved, and report the cost",
+    )
     parser.add_argument("--out", type=Path, help="results directory (default bench/results/<UTC time>)")
     parser.add_argument(
         "--smoke",
@@ -692,6 +741,7 @@ def parse_args(argv: list[str] | None) -> Options:
         postgres_url=args.postgres_url,
         out=args.out or RESULTS / (stamp + ("-smoke" if args.smoke else "")),
         smoke=args.smoke,
+        metrics_cost=args.metrics_cost,
     )
     if args.smoke:
         options.duration, options.runs, options.warmup, options.scaling = 2, 1, 0, False
