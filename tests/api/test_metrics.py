@@ -140,18 +140,23 @@ def _count(base_url: str, name: str, labels: dict[str, str]) -> float:
 
 
 @pytest.mark.slow
-def test_with_two_workers_the_counts_of_both_add_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("separate_port", [False, True], ids=["main-port", "metrics-port"])
+def test_with_two_workers_the_counts_of_both_add_up(tmp_path: Path, separate_port: bool) -> None:
     requests = 40
     labels = {"method": "GET", "route": "/orders", "status": "2xx"}
-    with LiveServer(tmp_path, _served(tmp_path), args=["--workers", "2"]) as server:
-        before = _count(server.url, "orders_http_requests_total", labels)
+    metrics_port = free_port()
+    env = _served(tmp_path, **({"METRICS_PORT": str(metrics_port)} if separate_port else {}))
+    with LiveServer(tmp_path, env, args=["--workers", "2"]) as server:
+        # The main port's /metrics is answered by a worker; METRICS_PORT by the parent process.
+        scrape_url = f"http://127.0.0.1:{metrics_port}" if separate_port else server.url
+        before = _count(scrape_url, "orders_http_requests_total", labels)
         for _ in range(requests):
             # A fresh connection each time, so the kernel spreads them over both workers' accept().
             assert httpx.get(f"{server.url}/orders", timeout=10).status_code == 200
         placed = [httpx.post(f"{server.url}/orders", json=order_body(), timeout=10) for _ in range(6)]
         assert [r.status_code for r in placed] == [201] * 6
-        assert _count(server.url, "orders_http_requests_total", labels) - before == requests
-        assert _count(server.url, "orders_placed_total", {}) == 6
+        assert _count(scrape_url, "orders_http_requests_total", labels) - before == requests
+        assert _count(scrape_url, "orders_placed_total", {}) == 6
     assert "Traceback" not in server.stderr()
 
 
