@@ -9,13 +9,14 @@ whichever worker answers it, adds them up. See docs/metrics.md for the choices a
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,14 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
     multiprocess,
     start_http_server,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from orders_app.auth.tokens import DESCRIPTIONS
 
@@ -178,12 +182,47 @@ def exposition() -> tuple[bytes, str]:
 
 
 def scrape_registry() -> CollectorRegistry:
-    """The registry a separate metrics listener serves: every worker's values, or this process's."""
-    if MULTIPROC_ENV in os.environ:
+    """What a scrape reads: every worker's values and processes, or this process's."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(WorkerProcesses(directory))
         return registry
     return REGISTRY
+
+
+class WorkerProcesses(Collector):
+    """process_* (CPU, memory, open fds) of every live worker, labelled `pid`, read from /proc.
+
+    The multiprocess collector has no process metrics, and the scraped worker's own would describe one
+    worker of N. Each worker has a live-gauge file named after its pid from its first import on.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+
+    def collect(self) -> Iterable[Metric]:
+        families: dict[str, Metric] = {}
+        for pid in sorted(_worker_pids(self._directory)):
+            if not _process_exists(pid):
+                continue
+            for family in ProcessCollector(pid=functools.partial(int, pid), registry=None).collect():
+                merged = families.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    merged.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
+        return families.values()
+
+
+def _worker_pids(directory: str) -> set[int]:
+    pids = set()
+    for path in glob.glob(os.path.join(directory, "gauge_live*.db")):
+        match = _LIVE_GAUGE_FILE.fullmatch(os.path.basename(path))
+        if match:
+            pids.add(int(match.group(1)))
+    return pids
 
 
 def serve_metrics(host: str, port: int) -> None:
@@ -241,14 +280,10 @@ def drop_dead_workers(is_alive: Callable[[int], bool]) -> list[int]:
     directory = os.environ.get(MULTIPROC_ENV)
     if not directory:
         return []
-    dead = set()
-    for path in glob.glob(os.path.join(directory, "gauge_live*.db")):
-        match = _LIVE_GAUGE_FILE.fullmatch(os.path.basename(path))
-        if match and not is_alive(int(match.group(1))):
-            dead.add(int(match.group(1)))
-    for pid in sorted(dead):
+    dead = sorted(pid for pid in _worker_pids(directory) if not is_alive(pid))
+    for pid in dead:
         multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
-    return sorted(dead)
+    return dead
 
 
 def worker_stopped() -> None:

@@ -157,6 +157,11 @@ def test_with_two_workers_the_counts_of_both_add_up(tmp_path: Path, separate_por
         assert [r.status_code for r in placed] == [201] * 6
         assert _count(scrape_url, "orders_http_requests_total", labels) - before == requests
         assert _count(scrape_url, "orders_placed_total", {}) == 6
+        # Process metrics of each worker, by pid (not just of the one that answered).
+        samples = parse(httpx.get(f"{scrape_url}/metrics", timeout=10).text)
+        pids = {dict(labels)["pid"] for name, labels in samples if name == "process_resident_memory_bytes"}
+        assert len(pids) == 2, pids
+        assert all(samples[("process_open_fds", (("pid", pid),))] > 0 for pid in pids)
     assert "Traceback" not in server.stderr()
 
 
