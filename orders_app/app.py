@@ -85,7 +85,7 @@ def build_authenticator(settings: Settings) -> Authenticator:
     )
 
 
-@get("/metrics", sync_to_thread=False, include_in_schema=False)
+@get("/metrics", operation_id="metrics", sync_to_thread=False, include_in_schema=False)
 def metrics() -> Response[bytes]:
     """Prometheus text format; outside the orders controller, so no bearer token is asked for."""
     body, content_type = exposition()
