@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from tests.conftest import TokenMinter
 from tests.live_server import LiveServer, base_env
@@ -77,10 +78,9 @@ def server(tmp_path: Path, keys: Any) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def browser_context(tmp_path: Path) -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver (.ci/lib/browser.sh)")
-    with playwright_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
             executable_path=CHROMIUM,
