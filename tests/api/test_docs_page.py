@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from swagger_ui_bundle import swagger_ui_path
 
-from orders_app.api.docs import ASSETS_PATH, DOCS_PATH
+from orders_app.api.docs import ASSETS_PATH, DOCS_PATH, accepts_gzip
 from orders_app.app import create_app
 from orders_app.settings import Settings
 
@@ -121,6 +121,43 @@ async def test_every_asset_is_the_packaged_file_cached_for_a_year(
     assert response.headers["etag"]
     assert response.headers["x-content-type-options"] == "nosniff"
     assert _policy(response.headers["content-security-policy"])["default-src"] == ["'none'"]
+
+
+async def test_text_assets_travel_gzipped_when_the_browser_accepts_it(
+    docs_client: AsyncTestClient[Litestar],
+) -> None:
+    url = f"{ASSETS_PATH}/swagger-ui-bundle.js"
+    original = (PACKAGE_DIR / "swagger-ui-bundle.js").read_bytes()
+    compressed = await docs_client.get(url, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert compressed.headers["content-encoding"] == "gzip"
+    assert compressed.headers["vary"] == "Accept-Encoding"
+    assert int(compressed.headers["content-length"]) < len(original) / 3
+    assert compressed.content == original  # httpx decodes it
+    assert "immutable" in compressed.headers["cache-control"]
+    plain = await docs_client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["vary"] == "Accept-Encoding"
+    assert int(plain.headers["content-length"]) == len(original)
+    assert plain.headers["etag"] != compressed.headers["etag"]
+    # The icon is already compressed: never gzipped again.
+    icon = await docs_client.get(f"{ASSETS_PATH}/favicon-32x32.png", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in icon.headers
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip", True),
+        ("deflate, gzip;q=0.5", True),
+        ("*", True),
+        ("gzip;q=0", False),
+        ("identity", False),
+        ("", False),
+        ("br, zstd", False),
+    ],
+)
+def test_accept_encoding_is_read_with_its_quality(header: str, expected: bool) -> None:
+    assert accepts_gzip(header) is expected
 
 
 @pytest.mark.parametrize(
