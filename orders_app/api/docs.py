@@ -95,9 +95,9 @@ def _gzip(path: Path) -> tuple[bytes, str]:
     return body, _etag(body)
 
 
-def docs_router(asset_dir: Path | None = None) -> Router:
+def docs_router() -> Router:
     """GET /docs and its assets; public, like the contract it renders."""
-    asset_dir = asset_dir or Path(str(swagger_ui_path))
+    asset_dir = Path(str(swagger_ui_path))
     missing = [name for name in ASSETS if not (asset_dir / name).is_file()]
     if missing:
         # A repackaged distribution that moved files must fail at start-up, not as a blank page.
