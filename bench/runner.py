@@ -81,12 +81,15 @@ class Options:
 
 @dataclass
 class PeerSetup:
-    """What the peer needs besides its server: its own database (in `env`) and the tokens to use."""
+    """What the peer needs besides its server: its own database (in `env`) and the tokens to use; and
+    what checking that the app and the peer answer alike needs."""
 
     env: dict[str, str]
     data: Path
     readers: list[str]
     writers: list[str]
+    wrong_audience: str
+    app_ids: list[str]
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -253,6 +256,14 @@ def mint_tokens(keys_dir: Path) -> tuple[list[str], list[str]]:
     return readers, writers
 
 
+def wrong_audience_token(keys_dir: Path) -> str:
+    from orders_app.auth.keys import load_private_key
+    from orders_app.auth.tokens import mint_token
+
+    private_key = load_private_key(keys_dir / "private_key.pem")
+    return mint_token(private_key, subject=READER, audience="https://elsewhere.example/api")
+
+
 async def seed(db_url: str, count: int) -> list[str]:
     """`count` orders with 1-3 items each for the reader, written through the app's own repository."""
     from orders_app.db.engine import open_database
@@ -387,7 +398,14 @@ def bench_backend(backend: str, options: Options, log_dir: Path) -> dict[str, An
                 return measure(backend, options, env, data, log_dir, None)
             # The peer gets a database of its own, on which it creates its tables at start-up.
             with throwaway_database(backend, workdir, options.postgres_url, "peer") as peer_db_url:
-                peer = PeerSetup({**env, "DB_URL": peer_db_url}, workdir / "peer-data.lua", readers, writers)
+                peer = PeerSetup(
+                    {**env, "DB_URL": peer_db_url},
+                    workdir / "peer-data.lua",
+                    readers,
+                    writers,
+                    wrong_audience_token(keys_dir),
+                    ids,
+                )
                 return measure(backend, options, env, data, log_dir, peer)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -429,7 +447,8 @@ def measure(
         app.start("/health/ready")
         if peer is not None and peer_server is not None:
             peer_server.start("/health")
-            seed_peer(backend, peer)
+            peer_ids = seed_peer(backend, peer)
+            check_answers(peer, (app, peer.app_ids), (peer_server, peer_ids))
         # (scenario, server, wrk data, label) in the order each round runs them: the peer right after
         # the app on the same scenario.
         targets: list[tuple[str, Server, Path, str]] = []
@@ -481,13 +500,30 @@ def measure(
     return result
 
 
-def seed_peer(backend: str, peer: PeerSetup) -> None:
+def seed_peer(backend: str, peer: PeerSetup) -> list[str]:
     """The peer's database gets the same shape of data as the app's, through the peer's own models."""
     from bench.peer.seed import seed as seed_peer_orders
 
     print(f"[{backend}] seeding the peer with {SEED_ORDERS} orders …", flush=True)
     ids = asyncio.run(seed_peer_orders(peer.env["DB_URL"], READER, SEED_ORDERS, PRODUCTS, SIZES))
     write_lua_data(peer.data, peer.readers, peer.writers, ids)
+    return ids
+
+
+def check_answers(peer: PeerSetup, *targets: tuple[Server, list[str]]) -> None:
+    """The app and the peer answer the benchmark's requests alike (bench/peer/check.py), or no run."""
+    from bench.peer.check import problems as wrong_answers
+
+    for server, ids in targets:
+        found = wrong_answers(
+            server.url,
+            reader=peer.readers[0],
+            writer=peer.writers[0],
+            wrong_audience=peer.wrong_audience,
+            ids=ids,
+        )
+        if found:
+            raise BenchError(f"{server.name} does not answer like the orders API: {'; '.join(found)}")
 
 
 def against_peer(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
