@@ -15,7 +15,7 @@
 #     Leaves nothing running: the runner stops its servers and drops its databases on exit,
 #     including on SIGTERM/SIGINT. Results land in bench/results/<time>-smoke/ (git-ignored);
 #     set BENCH_SMOKE_OUT to choose the directory (e.g. under .ci/artifacts/).
-#     Takes two to three minutes on a 2-core machine. Uses apt_install from .ci/lib/common.sh when
+#     Takes two to four minutes on a 2-core machine. Uses apt_install from .ci/lib/common.sh when
 #     that is sourced (one apt-get update per CI run), plain apt-get otherwise.
 
 bench_smoke() {
