@@ -124,6 +124,10 @@ class Settings:
     # Serve /metrics on this port of the serve host instead of the main listener.
     metrics_port: int | None = None
 
+    # Documentation ---------------------------------------------------------------------------------
+    # The interactive API reference at /docs (public, like /openapi.yaml); false answers 404 there.
+    docs_enabled: bool = True
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
