@@ -126,15 +126,14 @@ class RequestMetrics:
     a request that matched no route is labelled `unmatched`, never with its raw path.
     """
 
-    def __init__(self, app: ASGIApp, *, skip_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self._app = app
-        self._skip = skip_paths
         # Label lookups take a lock and hash every value; the children are few, so they are kept.
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["path"] in self._skip:
+        if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
             return
         started = time.perf_counter()
