@@ -14,8 +14,10 @@ from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import live, ready
 from orders_app.api.middleware import (
     AccessLog,
+    ClientAborts,
     CompleteAllowHeader,
     ConcurrencyLimit,
+    SubjectLimit,
     stdout_lines,
 )
 from orders_app.api.openapi import openapi_router
@@ -97,12 +99,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         on_startup=[tune_garbage_collector],
         on_shutdown=[dispose_database],
-        state=State({"database": database, "authenticator": authenticator, "settings": settings}),
+        state=State(
+            {
+                "database": database,
+                "authenticator": authenticator,
+                "settings": settings,
+                "subject_limit": SubjectLimit(settings.max_concurrency_per_subject),
+            }
+        ),
     )
     # Wrapped around Litestar's whole ASGI handler (not its per-route middleware stack) so that every
     # request, including a 404 for an unknown path, is limited and logged.
     handler: ASGIApp = ConcurrencyLimit(
-        CompleteAllowHeader(app.asgi_handler, app.routes), settings.max_concurrency
+        ClientAborts(CompleteAllowHeader(app.asgi_handler, app.routes)), settings.max_concurrency
     )
     if settings.access_log:
         handler = AccessLog(handler, stdout_lines())

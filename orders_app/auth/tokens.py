@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -25,6 +26,9 @@ EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384"}
 ALLOWED_ALGORITHMS = (*RSA_ALGORITHMS, *EC_ALGORITHMS.values())
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "aud")
 SUBJECT_MAX_LENGTH = 255
+# C0 and C1 controls (NUL included) and lone surrogates: PostgreSQL refuses NUL in text, and no
+# driver can encode a surrogate, so such a subject could never be stored or compared (was a 500).
+_UNUSABLE_SUBJECT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def algorithms_for(key: VerificationKey) -> list[str]:
@@ -276,6 +280,8 @@ class TokenVerifier:
             raise InvalidToken(EMPTY_SUBJECT)
         if len(subject) > SUBJECT_MAX_LENGTH:
             raise InvalidToken(LONG_SUBJECT)
+        if _UNUSABLE_SUBJECT.search(subject):
+            raise InvalidToken(BAD_SUBJECT)
         # PyJWT has checked that `exp` is present and an integer.
         return subject, float(claims["exp"])
 
@@ -295,6 +301,8 @@ WRONG_ALGORITHM = "token algorithm is not accepted"
 BAD_SIGNATURE = "token signature is invalid"
 EMPTY_SUBJECT = "token subject is empty"
 LONG_SUBJECT = "token subject is too long"
+BAD_SUBJECT = "token subject contains control characters"
+TOO_LARGE = "the bearer token is too large"
 INVALID = "token is invalid"
 MISSING_CLAIM = {claim: f"token lacks the required '{claim}' claim" for claim in (*REQUIRED_CLAIMS, "iss")}
 
@@ -313,6 +321,8 @@ DESCRIPTIONS = frozenset(
         BAD_SIGNATURE,
         EMPTY_SUBJECT,
         LONG_SUBJECT,
+        BAD_SUBJECT,
+        TOO_LARGE,
         INVALID,
         *MISSING_CLAIM.values(),
     }
