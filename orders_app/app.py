@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from urllib.parse import urlsplit
 
@@ -49,9 +50,15 @@ def build_authenticator(settings: Settings) -> Authenticator:
         if settings.jwt_public_key_file is not None:
             # Two sources of truth for who may sign tokens is a misconfiguration, not a preference.
             raise KeyConfigError("JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL are both set; set only one")
-        if urlsplit(settings.jwt_jwks_url).scheme not in ("http", "https"):
+        url = urlsplit(settings.jwt_jwks_url)
+        if url.scheme not in ("http", "https"):
             # urllib would also open file:// and ftp:// URLs.
             raise KeyConfigError(f"JWT_JWKS_URL={settings.jwt_jwks_url} must be an http:// or https:// URL")
+        if url.scheme == "http" and not _is_loopback(url.hostname):
+            # Keys fetched in clear text can be swapped in transit, and with them every token accepted.
+            raise KeyConfigError(
+                f"JWT_JWKS_URL={settings.jwt_jwks_url} must use https:// (http:// only on loopback)"
+            )
         keys = JwksKeys(
             settings.jwt_jwks_url,
             refresh_cooldown=settings.jwt_jwks_refresh_cooldown,
@@ -75,6 +82,15 @@ def build_authenticator(settings: Settings) -> Authenticator:
             leeway=settings.jwt_leeway,
         )
     )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
