@@ -247,6 +247,14 @@ class GuardedH11Protocol(_Deadlines, H11Protocol):
             self._headers_done()
         if state in (h11.DONE, h11.MUST_CLOSE):
             self._body_done()
+        # IDLE again: the request was read and answered (in either order); the next one's clock starts.
+        if (
+            state is h11.IDLE
+            and not self._reading_headers
+            and (self.cycle is None or self.cycle.response_complete)
+            and not self.transport.is_closing()
+        ):
+            self._await_request()
 
     def send_400_response(self, msg: str) -> None:
         refusal = getattr(self.conn, "refusal", None) or (400, BAD_REQUEST_DETAIL)
@@ -254,10 +262,7 @@ class GuardedH11Protocol(_Deadlines, H11Protocol):
         self._refuse(*refusal)
 
     def on_response_complete(self) -> None:
-        if not self.transport.is_closing():
-            self._await_request()
         super().on_response_complete()
-        # A pipelined request uvicorn started just now has already had its headers read.
         self._track()
 
 
@@ -276,6 +281,8 @@ if HttpToolsProtocol is not None:
             super().__init__(config, server_state, app_state, _loop)
             self._deadlines_init()
             self._block_size = 0
+            # Whether the parser has read the whole current request (none yet counts as read).
+            self._message_read = True
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -304,6 +311,7 @@ if HttpToolsProtocol is not None:
             self._block_size += len(name) + len(value) + 4
 
         def on_headers_complete(self) -> None:
+            self._message_read = False
             self._headers_done()
             if self._block_size > self.limits.max_header_bytes:
                 # Raising stops the parser; data_received answers from the flag set here.
@@ -318,8 +326,12 @@ if HttpToolsProtocol is not None:
 
         def on_message_complete(self) -> None:
             self._body_done()
+            self._message_read = True
             if self.transport.is_closing():
                 return
+            if self.cycle is not None and self.cycle.response_complete and not self.pipeline:
+                # Answered before its body was read (a 401, a 503): the next request's clock starts.
+                self._await_request()
             super().on_message_complete()
 
         def send_400_response(self, msg: str) -> None:
@@ -327,8 +339,7 @@ if HttpToolsProtocol is not None:
             self._refuse(400, BAD_REQUEST_DETAIL)
 
         def on_response_complete(self) -> None:
-            pipelined = bool(self.pipeline)
-            if not self.transport.is_closing() and not pipelined:
+            if not self.transport.is_closing() and not self.pipeline and self._message_read:
                 self._await_request()
             super().on_response_complete()
 

@@ -116,3 +116,24 @@ def test_two_authorization_headers_are_400(server: LiveServer, token_for: TokenM
     assert _body(response) == {"detail": DUPLICATE_AUTHORIZATION}
     single = httpx.get(f"{server.url}/orders", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert single.status_code == 200
+
+
+def test_a_body_still_arriving_after_an_early_answer_is_not_counted_as_headers(server: LiveServer) -> None:
+    # The 401 goes out before the body is read; the rest of the body then arrives on the same
+    # connection and must be read as body (discarded), with the next request served normally.
+    body = b"x" * (4 * MAX_HEADER_BYTES)
+    request = (
+        b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    response = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(request + body[:100])
+        while b'"}' not in response:  # the 401's JSON body
+            response += connection.recv(65536)
+        connection.sendall(body[100:] + LIVE + b"\r\n")
+        while chunk := connection.recv(65536):
+            response += chunk
+    assert response.count(b"HTTP/1.1 ") == 2, response[:400]
+    assert status_of(response) == 401
+    assert b"HTTP/1.1 200 " in response, response[:400]
