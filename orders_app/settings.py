@@ -55,6 +55,13 @@ def _parse_optional_path(name: str, raw: str) -> Path | None:
     return Path(raw)
 
 
+def _parse_optional_url(name: str, raw: str) -> str | None:
+    if not raw.strip():
+        # As for a key file: an empty key source must not fall back to development keys.
+        raise SettingsError(f"{name} is set but empty; give a URL or unset it")
+    return raw
+
+
 def _parse_path(_name: str, raw: str) -> Path:
     return Path(raw)
 
@@ -133,7 +140,7 @@ class Settings:
         for field in fields(cls):
             name = field.name.upper()
             if name in env:
-                parser = _PARSERS[str(field.type)]
+                parser = _parse_optional_url if name == "JWT_JWKS_URL" else _PARSERS[str(field.type)]
                 values[field.name] = parser(name, env[name])
         return cls(**values)
 

@@ -94,6 +94,10 @@ MISCONFIGURATIONS: dict[str, tuple[Any, str]] = {
         lambda tmp, keys: {"JWT_PUBLIC_KEY_FILE": ""},
         "JWT_PUBLIC_KEY_FILE is set but empty; give a file path or unset it",
     ),
+    "jwks-url-set-but-empty": (
+        lambda tmp, keys: {"JWT_JWKS_URL": " "},
+        "JWT_JWKS_URL is set but empty; give a URL or unset it",
+    ),
     "jwks-plain-http-off-loopback": (
         lambda tmp, keys: {"JWT_JWKS_URL": "http://idp.example.com/.well-known/jwks.json"},
         "must use https:// (http:// only on loopback)",
