@@ -38,6 +38,7 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from orders_app.api.middleware import SERVER_STATUS_KEY
 from orders_app.auth.tokens import DESCRIPTIONS
 
 # A `_created` timestamp per series doubles the exposition; Prometheus reads resets from the counts.
@@ -104,8 +105,16 @@ TRANSITIONS = Counter(
     ["from_status", "to_status"],
 )
 
-# Which limit a refusal status stands for, when the refusal comes from inside the application stack.
+# Which limit a refusal status stands for: 413 from Litestar's body limit; 431 and 408 from the server's
+# protocol classes (orders_app/server.py), 408 also for a body too slow once the app has the request.
 SHED_BY_STATUS = {413: "body_size", 431: "header_size", 408: "timeout"}
+
+
+def shed_by_status(status: int) -> None:
+    """A refusal written by the server itself, before any application saw the request."""
+    limit = SHED_BY_STATUS.get(status)
+    if limit is not None:
+        shed(limit)
 
 
 def auth_failure_reason(description: str) -> str:
@@ -153,6 +162,8 @@ class RequestMetrics:
             raise
         finally:
             IN_FLIGHT.dec()
+            # The server answered 408 for a body that came too slowly; what the app sent was dropped.
+            status = scope.get(SERVER_STATUS_KEY, status)  # type: ignore[assignment]
             self._record(scope, status, time.perf_counter() - started)
 
     def _record(self, scope: HTTPScope, status: int, seconds: float) -> None:
@@ -170,9 +181,8 @@ class RequestMetrics:
         if timer is None:
             timer = self._timers[key[:2]] = LATENCY.labels(method, route)
         timer.observe(seconds)
-        limit = SHED_BY_STATUS.get(status)
-        if limit is not None:
-            shed(limit)
+        if status in SHED_BY_STATUS:
+            shed_by_status(status)
 
 
 def exposition() -> tuple[bytes, str]:

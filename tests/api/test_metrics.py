@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,25 @@ def test_metrics_port_moves_metrics_off_the_main_listener(tmp_path: Path) -> Non
             )
             == 1
         )
+
+
+@pytest.mark.slow
+def test_refusals_written_by_the_server_are_counted_by_limit(tmp_path: Path) -> None:
+    env = _served(tmp_path, MAX_HEADER_BYTES="4096", HEADER_READ_TIMEOUT="1")
+    with LiveServer(tmp_path, env) as server:
+        before = parse(httpx.get(f"{server.url}/metrics", timeout=10).text)
+        # 431: a header block over MAX_HEADER_BYTES.
+        big = httpx.get(f"{server.url}/orders", headers={"X-Filler": "a" * 8192}, timeout=10)
+        assert big.status_code == 431
+        # 408: a header block that never completes.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as slow:
+            slow.sendall(b"GET /orders HTTP/1.1\r\nHost: x\r\n")
+            answer = slow.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408")
+        after = parse(httpx.get(f"{server.url}/metrics", timeout=10).text)
+    assert moved(before, after, "orders_http_requests_shed_total") == {
+        (("limit", "header_size"),): 1,
+        (("limit", "timeout"),): 1,
+    }
+    # Refused before the application saw them: no request series moved but the first scrape's.
+    assert moved(before, after, "orders_http_requests_total") == {requests_key("GET", "/metrics", "2xx"): 1}
