@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL, ExceptionContext, make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -86,7 +86,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
             },
         )
         event.listen(engine.sync_engine, "checkout", _replace_closed_connections)
-    event.listen(engine.sync_engine, "handle_error", _discard_connections_that_timed_out)
     return engine
 
 
@@ -101,18 +100,6 @@ def _replace_closed_connections(dbapi_connection: Any, _record: Any, _proxy: Any
     """
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("the server closed this pooled connection")
-
-
-def _discard_connections_that_timed_out(context: ExceptionContext) -> None:
-    """A statement that hit DB_STATEMENT_TIMEOUT leaves its connection in an unknown state: discard it.
-
-    Treated as a disconnect, the connection is closed instead of being rolled back (on a frozen server
-    the ROLLBACK would wait for the timeout again) and never goes back to the pool; the other pooled
-    connections are kept, since one slow statement says nothing about them.
-    """
-    if isinstance(context.original_exception, TimeoutError):
-        context.is_disconnect = True
-        context.invalidate_pool_on_disconnect = False
 
 
 def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:

@@ -161,3 +161,31 @@ async def test_a_refused_connection_is_unavailable(postgres_url: str) -> None:
     finally:
         await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
         await admin.close()
+
+
+@pytest.mark.postgres
+async def test_a_statement_that_times_out_is_unavailable_and_its_connection_is_discarded(
+    postgres_url: str,
+) -> None:
+    """After DB_STATEMENT_TIMEOUT the connection's state is unknown (on a frozen server a ROLLBACK would
+    wait as long again): SQLAlchemy closes it instead of pooling it, and the next unit of work gets a
+    fresh one."""
+    database = open_database(
+        Settings(db_url=postgres_url, db_pool_size=1, db_max_overflow=0, db_statement_timeout=0.3)
+    )
+    try:
+        async with SqlUnitOfWork(database) as uow:
+            first_pid = await _backend_pid(uow)
+
+        async def sleep_past_the_statement_timeout() -> None:
+            async with SqlUnitOfWork(database) as uow:
+                assert await _backend_pid(uow) == first_pid  # the pooled connection, reused
+                await uow.session.execute(text("SELECT pg_sleep(2)"))
+
+        with pytest.raises(DatabaseUnavailable):
+            await sleep_past_the_statement_timeout()
+
+        async with SqlUnitOfWork(database) as uow:
+            assert await _backend_pid(uow) != first_pid
+    finally:
+        await database.dispose()
