@@ -12,12 +12,8 @@ from litestar.types import ASGIApp
 from orders_app.api.auth import Authenticator
 from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import live, ready
-from orders_app.api.middleware import (
-    AccessLog,
-    CompleteAllowHeader,
-    ConcurrencyLimit,
-    stdout_lines,
-)
+from orders_app.api.hooks import complete_allow_header
+from orders_app.api.middleware import AccessLog, ConcurrencyLimit, stdout_lines
 from orders_app.api.openapi import openapi_router
 from orders_app.api.orders import OrdersController
 from orders_app.auth.keys import KeyConfigError, load_public_key
@@ -76,6 +72,7 @@ def build_authenticator(settings: Settings) -> Authenticator:
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
+    """The Litestar application: routes, dependencies, hooks and the error map. Served via create_asgi_app."""
     settings = settings or Settings.from_env()
     authenticator = build_authenticator(settings)
     if settings.auth_disabled:
@@ -89,22 +86,34 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def dispose_database() -> None:
         await database.dispose()
 
-    app = Litestar(
+    return Litestar(
         route_handlers=[OrdersController, live, ready, openapi_router()],
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
         openapi_config=None,
         request_max_body_size=settings.max_body_bytes,
+        before_send=[complete_allow_header],
         on_startup=[tune_garbage_collector],
         on_shutdown=[dispose_database],
         state=State({"database": database, "authenticator": authenticator, "settings": settings}),
     )
-    # Wrapped around Litestar's whole ASGI handler (not its per-route middleware stack) so that every
-    # request, including a 404 for an unknown path, is limited and logged.
-    handler: ASGIApp = ConcurrencyLimit(
-        CompleteAllowHeader(app.asgi_handler, app.routes), settings.max_concurrency
-    )
+
+
+def serving_stack(app: Litestar) -> ASGIApp:
+    """The one place where ASGI layers are put around the Litestar app: what is served, and what tests drive.
+
+    The in-flight limit and the access log must see every request, a 404 for an unknown path and a
+    405 included. Litestar runs its own middleware only for requests that matched a route (its
+    middleware stacks are built per route handler; litestar-org/litestar#175), so these two wrap
+    the application from outside, as plain ASGI layers, with lifespan events passed through.
+    """
+    settings: Settings = app.state.settings
+    served: ASGIApp = ConcurrencyLimit(app, settings.max_concurrency)
     if settings.access_log:
-        handler = AccessLog(handler, stdout_lines())
-    app.asgi_handler = handler
-    return app
+        served = AccessLog(served, stdout_lines())
+    return served
+
+
+def create_asgi_app(settings: Settings | None = None) -> ASGIApp:
+    """What `orders-app serve` runs (a uvicorn factory): the Litestar app inside its serving layers."""
+    return serving_stack(create_app(settings))

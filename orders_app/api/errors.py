@@ -18,6 +18,7 @@ from litestar.types import ExceptionHandlersMap
 from orders_app.auth.tokens import InvalidToken, KeysUnavailable
 from orders_app.db.errors import DatabaseUnavailable
 from orders_app.domain.errors import InvalidOrder, OrderNotFound, TransitionNotAllowed
+from orders_app.service.cursor import InvalidCursor
 
 logger = logging.getLogger("orders_app.errors")
 
@@ -63,6 +64,10 @@ def _invalid_order(_: Request[Any, Any, Any], exc: InvalidOrder) -> Response[Any
     return _json(422, [{"message": str(exc), "source": "body"}])
 
 
+def _invalid_cursor(_: Request[Any, Any, Any], exc: InvalidCursor) -> Response[Any]:
+    return _json(422, [{"message": str(exc), "key": "cursor", "source": "query"}])
+
+
 # RFC 6750 section 3: what error and error_description may hold inside their quotes.
 _CHALLENGE_SAFE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
@@ -106,6 +111,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     OrderNotFound: _not_found,
     TransitionNotAllowed: _conflict,
     InvalidOrder: _invalid_order,
+    InvalidCursor: _invalid_cursor,
     InvalidToken: _unauthorized,
     KeysUnavailable: _keys_unavailable,
     DatabaseUnavailable: _database_unavailable,
