@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.types import ASGIApp
 
 from orders_app.api.auth import Authenticator
@@ -19,6 +20,7 @@ from orders_app.api.orders import OrdersController
 from orders_app.auth.keys import KeyConfigError, load_public_key
 from orders_app.auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
 from orders_app.db.engine import open_database
+from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.process import tune_garbage_collector
 from orders_app.settings import Settings
 
@@ -86,8 +88,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def dispose_database() -> None:
         await database.dispose()
 
+    def unit_of_work() -> SqlUnitOfWork:
+        # A new one per request over this app's database: a provider with no parameters to resolve.
+        return SqlUnitOfWork(database)
+
     return Litestar(
         route_handlers=[OrdersController, live, ready, openapi_router()],
+        dependencies={"uow": Provide(unit_of_work, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
         openapi_config=None,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from orders_app.api.auth import BearerAuthentication
@@ -31,7 +29,7 @@ AuthenticatedRequest = Request[str, Any, Any]
 # malformed id is a 422 naming `order_id` (as the contract says), not the router's 404.
 ORDER_PATH = "/{order_id:str}"
 OrderId = FromPath[UUID]
-# Provided per request by the controller's `uow` dependency.
+# A new one per request, from the `uow` dependency that create_app provides.
 UnitOfWork = NamedDependency[SqlUnitOfWork]
 # A string with a pattern rather than `bool | None`: Litestar's lax conversion would read
 # `cancelled=null` as absent and `1` or `True` as true; the contract's booleans are `true` and `false`.
@@ -40,15 +38,9 @@ PageSize = Annotated[int, QueryParameter(ge=1, le=PAGE_SIZE_MAX)]
 Cursor = Annotated[str | None, QueryParameter(max_length=200)]
 
 
-def unit_of_work(state: State) -> SqlUnitOfWork:
-    """One unit of work per request, over the database that create_app opened."""
-    return SqlUnitOfWork(state.database)
-
-
 class OrdersController(Controller):
     path = "/orders"
     middleware = (BearerAuthentication,)
-    dependencies = MappingProxyType({"uow": Provide(unit_of_work, sync_to_thread=False)})
     # Bodies are decoded by StrictJson; responses are the handlers' structs, encoded by Litestar.
     dto = StrictJson[CreateOrder]
     return_dto = None
