@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.types import ASGIApp
+from litestar.types import ASGIApp, ControllerRouterHandler
 
 from orders_app.api.auth import Authenticator
+from orders_app.api.docs import docs_router
 from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import live, ready
 from orders_app.api.hooks import complete_allow_header
@@ -92,8 +93,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # A new one per request over this app's database: a provider with no parameters to resolve.
         return SqlUnitOfWork(database)
 
+    route_handlers: list[ControllerRouterHandler] = [OrdersController, live, ready, openapi_router()]
+    if settings.docs_enabled:
+        route_handlers.append(docs_router())
     return Litestar(
-        route_handlers=[OrdersController, live, ready, openapi_router()],
+        route_handlers=route_handlers,
         dependencies={"uow": Provide(unit_of_work, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
