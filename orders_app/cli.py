@@ -98,7 +98,7 @@ def serve(args: argparse.Namespace) -> None:
         if settings.metrics_enabled and settings.metrics_port is not None:
             serve_metrics(args.host, settings.metrics_port)
             logger.info("metrics on http://%s:%d/metrics", args.host, settings.metrics_port)
-        run_server("orders_app.app:create_app", args.host, args.port, args.workers, settings)
+        run_server("orders_app.app:create_asgi_app", args.host, args.port, args.workers, settings)
 
 
 def run_server(factory: str, host: str, port: int, workers: int, settings: Settings) -> None:

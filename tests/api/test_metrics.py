@@ -13,7 +13,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from orders_app.app import create_app
+from orders_app.app import create_app, serving_stack
 from orders_app.auth.tokens import MALFORMED, MISSING
 from tests.conftest import Backend, TokenMinter, app_settings, run_migrations
 from tests.factories import new_user, order_body
@@ -125,7 +125,7 @@ async def test_a_known_mix_moves_every_counter_by_exactly_what_was_sent(
 
 async def test_disabled_metrics_are_not_served(backend: Backend, keys: Any) -> None:
     app = create_app(app_settings(backend, keys, metrics_enabled=False))
-    async with AsyncTestClient(app) as client:
+    async with AsyncTestClient(serving_stack(app)) as client:
         assert (await client.get("/metrics")).status_code == 404
 
 

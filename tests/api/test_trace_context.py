@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from orders_app.app import create_app
+from orders_app.app import create_app, serving_stack
 from orders_app.settings import Settings
 from tests.conftest import run_migrations
 
@@ -33,7 +33,7 @@ async def logged(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     db_url = f"sqlite:///{tmp_path / 'trace.db'}"
     run_migrations(db_url)
     app = create_app(Settings(db_url=db_url, auth_disabled=True))
-    async with AsyncTestClient(app) as client:
+    async with AsyncTestClient(serving_stack(app)) as client:
         yield client, lines
 
 
