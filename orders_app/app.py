@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.types import ASGIApp
 
 from orders_app.api.auth import Authenticator
 from orders_app.api.errors import EXCEPTION_HANDLERS
-from orders_app.api.health import live, ready
+from orders_app.api.health import Readiness, live, ready, require_current_schema
 from orders_app.api.middleware import (
     AccessLog,
     CompleteAllowHeader,
@@ -90,14 +90,27 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await database.dispose()
 
     app = Litestar(
-        route_handlers=[OrdersController, live, ready, openapi_router()],
+        route_handlers=[
+            # Orders answer 503 (with the readiness reason) until the schema is seen at this build's revision.
+            Router("/", route_handlers=[OrdersController], guards=[require_current_schema]),
+            live,
+            ready,
+            openapi_router(),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
         openapi_config=None,
         request_max_body_size=settings.max_body_bytes,
         on_startup=[tune_garbage_collector],
         on_shutdown=[dispose_database],
-        state=State({"database": database, "authenticator": authenticator, "settings": settings}),
+        state=State(
+            {
+                "database": database,
+                "readiness": Readiness(database, settings.readiness_cache_seconds),
+                "authenticator": authenticator,
+                "settings": settings,
+            }
+        ),
     )
     # Wrapped around Litestar's whole ASGI handler (not its per-route middleware stack) so that every
     # request, including a 404 for an unknown path, is limited and logged.

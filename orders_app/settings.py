@@ -73,6 +73,8 @@ class Settings:
     # Database ------------------------------------------------------------------------------------
     db_url: str = "sqlite:///orders.db"
     migrate_on_start: bool = True
+    # How long `migrate` (and `serve`'s start-up migration) retries a database that is not reachable yet.
+    db_wait_timeout: float = 60.0
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: float = 5.0
@@ -104,6 +106,8 @@ class Settings:
     max_connections: int = 1024
     # Request line plus headers; h11 answers 400 to anything larger before the app sees it.
     max_header_bytes: int = 16_384
+    # Seconds a /health/ready answer is reused: a flood of probes costs one database query per period.
+    readiness_cache_seconds: float = 1.0
     # One JSON line per request on stdout (uvicorn's own access log is always off).
     access_log: bool = True
     log_level: str = "info"
