@@ -138,6 +138,9 @@ async def connect_when_reachable(
         attempt += 1
         try:
             return await engine.connect()
+        except PermissionError:
+            # A local file the driver reads (asyncpg: ~/.postgresql/*) is unreadable; waiting cannot fix it.
+            raise
         except Exception as error:
             if not is_unavailability(error):
                 raise
