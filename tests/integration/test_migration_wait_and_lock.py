@@ -102,7 +102,8 @@ def test_migrate_gives_up_after_db_wait_timeout_with_one_clear_line(tmp_path: Pa
     assert "ConnectionRefusedError" in last
     assert "secret" not in stderr, "the password must never be logged"
     assert "Traceback" not in stderr
-    assert 3 <= elapsed < 15
+    # At least the wait; far less than a hang (the bound is generous: start-up is slow on a loaded machine).
+    assert 3 <= elapsed < 60
     assert sum("waiting for the database" in line for line in stderr.splitlines()) >= 3
 
 
@@ -114,7 +115,8 @@ def test_an_error_that_waiting_cannot_fix_fails_at_once(postgres_server: str, tm
         tmp_path, missing.render_as_string(hide_password=False), DB_WAIT_TIMEOUT="60"
     ).finish()
     assert code == 2
-    assert time.monotonic() - started < 15
+    # Well within DB_WAIT_TIMEOUT=60: it did not wait (and logged no attempt).
+    assert time.monotonic() - started < 45
     assert "waiting for the database" not in stderr
     assert "orders_no_such_database" in stderr.strip().splitlines()[-1]
 
