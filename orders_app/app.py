@@ -7,9 +7,10 @@ from urllib.parse import urlsplit
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
-from litestar.types import ASGIApp
+from litestar.types import ASGIApp, ControllerRouterHandler
 
 from orders_app.api.auth import Authenticator
+from orders_app.api.docs import docs_router
 from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import Readiness, live, ready, require_current_schema
 from orders_app.api.middleware import (
@@ -89,14 +90,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def dispose_database() -> None:
         await database.dispose()
 
+    route_handlers: list[ControllerRouterHandler] = [
+        # Orders answer 503 (with the readiness reason) until the schema is seen at this build's revision.
+        Router("/", route_handlers=[OrdersController], guards=[require_current_schema]),
+        live,
+        ready,
+        openapi_router(),
+    ]
+    if settings.docs_enabled:
+        route_handlers.append(docs_router())
     app = Litestar(
-        route_handlers=[
-            # Orders answer 503 (with the readiness reason) until the schema is seen at this build's revision.
-            Router("/", route_handlers=[OrdersController], guards=[require_current_schema]),
-            live,
-            ready,
-            openapi_router(),
-        ],
+        route_handlers=route_handlers,
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
         openapi_config=None,
