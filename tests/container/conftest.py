@@ -2,8 +2,7 @@
 
 Run with `uv run pytest -m container`. Each engine that is missing (or whose daemon is down) makes its half of
 the suite skip with the reason; with ORDERS_REQUIRE_ALL=1 (set by CI) that is a failure instead.
-The base image is $ORDERS_PYTHON_BASE_IMAGE, else the CI stand-in if the engine has it, else the
-Containerfile's default (which needs a registry).
+The image is built as tests/container/images.py says (base image choice, build arguments).
 """
 
 from __future__ import annotations
@@ -12,18 +11,16 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.container.engines import STAND_IN_PYTHON_IMAGE, Engine, EngineError, make_engine, unique_name
+from tests.container.engines import Engine, make_engine, unique_name
+from tests.container.images import Image, build_test_image
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = "/var/lib/orders-app"
 KEY_MOUNT = "/run/secrets/jwt_public_key.pem"
 RUNTIME_UID = 1000
@@ -47,61 +44,11 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     return candidate
 
 
-@dataclass(frozen=True)
-class Image:
-    engine: Engine
-    tag: str
-    base: str  # the PYTHON_IMAGE it was built on
-    build_args: dict[str, str]
-    build_seconds: float
-
-
-def _containerfile_default(argument: str) -> str:
-    for line in (REPO_ROOT / "Containerfile").read_text().splitlines():
-        if line.startswith(f"ARG {argument}="):
-            return line.split("=", 1)[1].strip()
-    raise LookupError(f"no ARG {argument}= in Containerfile")
-
-
-def _project_version() -> str:
-    with (REPO_ROOT / "pyproject.toml").open("rb") as handle:
-        return str(tomllib.load(handle)["project"]["version"])
-
-
-def _git_revision() -> str:
-    result = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-    )
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
-
-
 @pytest.fixture(scope="session")
 def image(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
-    base = os.environ.get("ORDERS_PYTHON_BASE_IMAGE") or (
-        STAND_IN_PYTHON_IMAGE if engine.has_image(STAND_IN_PYTHON_IMAGE) else None
-    )
-    build_args = {
-        "VERSION": _project_version(),
-        "REVISION": _git_revision(),
-        "CREATED": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    if base:
-        build_args["PYTHON_IMAGE"] = base
-    else:
-        base = _containerfile_default("PYTHON_IMAGE")
-    tag = f"localhost/orders-app:test-{unique_name(engine.name)}"
-    log = tmp_path_factory.mktemp(f"build-{engine.name}") / "build.log"
-    try:
-        seconds = engine.build(REPO_ROOT, tag, build_args, log)
-    except EngineError as error:
-        hint = (
-            ""
-            if "PYTHON_IMAGE" in build_args
-            else " (no local base image: run build_python_base from .ci/lib/base-images.sh)"
-        )
-        pytest.fail(f"{error}{hint}")
-    yield Image(engine, tag, base, build_args, seconds)
-    engine.remove_image(tag)
+    built = build_test_image(engine, tmp_path_factory.mktemp(f"build-{engine.name}"))
+    yield built
+    engine.remove_image(built.tag)
 
 
 @dataclass(frozen=True)
