@@ -1,8 +1,9 @@
-"""Drive wrk against the orders app and a bare Litestar app, and report medians, ratios, RSS and a chart.
+"""Drive wrk against the orders app, a bare Litestar app and the peer, and report medians, ratios, RSS
+and a chart.
 
 Everything runs on 127.0.0.1: the servers are started here with the production options (`orders-app
-serve`, and bench.hello with the same uvicorn options), on a throwaway database that is seeded first
-and removed afterwards. See docs/bench.md for what each scenario measures.
+serve`, and bench.hello and bench.peer with the same uvicorn options), on throwaway databases that
+are seeded first and removed afterwards. See docs/bench.md for what each scenario measures.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ SCENARIOS: dict[str, tuple[str, str]] = {
 # Issue 8's targets, as a share of S0 measured in the same run. Reported, never enforced: these
 # machines are too noisy for a speed threshold to fail a build.
 TARGETS = {"S1": 0.30, "S2": 0.45, "S3": 0.15, "S4": 0.30}
+# Scenarios the peer (bench/peer) serves too, and issue 12's bar for each: the app's req/s at least
+# this multiple of the peer's in the same run. Reported, never enforced, like TARGETS.
+PEER_SCENARIOS = ("S1", "S2", "S3")
+PEER_TARGET = 3.0
 SEED_ORDERS = 1000
 TOKEN_POOL = 200
 PRODUCTS = ("latte", "cappuccino", "espresso", "mocha", "flat white", "americano")
@@ -71,6 +76,20 @@ class Options:
     postgres_url: str
     out: Path
     smoke: bool
+    peer: bool = True
+
+
+@dataclass
+class PeerSetup:
+    """What the peer needs besides its server: its own database (in `env`) and the tokens to use; and
+    what checking that the app and the peer answer alike needs."""
+
+    env: dict[str, str]
+    data: Path
+    readers: list[str]
+    writers: list[str]
+    wrong_audience: str
+    app_ids: list[str]
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -190,15 +209,15 @@ def _vm_hwm_kb(pid: int) -> int:
 
 
 @contextlib.contextmanager
-def throwaway_database(backend: str, workdir: Path, admin_url: str) -> Iterator[str]:
+def throwaway_database(backend: str, workdir: Path, admin_url: str, name: str = "orders") -> Iterator[str]:
     if backend == "sqlite":
-        yield f"sqlite:///{workdir / 'orders.db'}"
+        yield f"sqlite:///{workdir / f'{name}.db'}"
         return
     import asyncpg  # type: ignore[import-untyped]
     from sqlalchemy.engine import make_url
 
     admin = make_url(admin_url).set(drivername="postgresql")
-    name = f"orders_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{name}_bench_{uuid.uuid4().hex[:10]}"
     dsn = admin.render_as_string(hide_password=False)
 
     async def run(sql: str) -> None:
@@ -235,6 +254,14 @@ def mint_tokens(keys_dir: Path) -> tuple[list[str], list[str]]:
         for i in range(TOKEN_POOL)
     ]
     return readers, writers
+
+
+def wrong_audience_token(keys_dir: Path) -> str:
+    from orders_app.auth.keys import load_private_key
+    from orders_app.auth.tokens import mint_token
+
+    private_key = load_private_key(keys_dir / "private_key.pem")
+    return mint_token(private_key, subject=READER, audience="https://elsewhere.example/api")
 
 
 async def seed(db_url: str, count: int) -> list[str]:
@@ -367,12 +394,26 @@ def bench_backend(backend: str, options: Options, log_dir: Path) -> dict[str, An
             ids = asyncio.run(seed(db_url, SEED_ORDERS))
             data = workdir / "data.lua"
             write_lua_data(data, readers, writers, ids)
-            return measure(backend, options, env, data, log_dir)
+            if not options.peer:
+                return measure(backend, options, env, data, log_dir, None)
+            # The peer gets a database of its own, on which it creates its tables at start-up.
+            with throwaway_database(backend, workdir, options.postgres_url, "peer") as peer_db_url:
+                peer = PeerSetup(
+                    {**env, "DB_URL": peer_db_url},
+                    workdir / "peer-data.lua",
+                    readers,
+                    writers,
+                    wrong_audience_token(keys_dir),
+                    ids,
+                )
+                return measure(backend, options, env, data, log_dir, peer)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def measure(backend: str, options: Options, env: dict[str, str], data: Path, log_dir: Path) -> dict[str, Any]:
+def measure(
+    backend: str, options: Options, env: dict[str, str], data: Path, log_dir: Path, peer: PeerSetup | None
+) -> dict[str, Any]:
     def app_server(workers: int) -> Server:
         return Server(
             f"orders-app ({backend}, {workers} worker(s))",
@@ -388,41 +429,66 @@ def measure(backend: str, options: Options, env: dict[str, str], data: Path, log
         log_dir / f"{backend}-hello.log",
     )
     app = app_server(options.workers)
-    servers = [hello, app]
+    peer_server = (
+        None
+        if peer is None
+        else Server(
+            f"bench.peer ({backend})",
+            [sys.executable, "-m", "bench.peer", "--workers", str(options.workers)],
+            peer.env,
+            log_dir / f"{backend}-peer.log",
+        )
+    )
+    servers = [hello, app] if peer_server is None else [hello, app, peer_server]
     failures: list[str] = []
     result: dict[str, Any] = {"workers": options.workers}
     try:
         hello.start("/hello")
         app.start("/health/ready")
-        targets = {name: (hello if name == "S0" else app) for name in options.scenarios}
+        if peer is not None and peer_server is not None:
+            peer_server.start("/health")
+            peer_ids = seed_peer(backend, peer)
+            check_answers(peer, (app, peer.app_ids), (peer_server, peer_ids))
+        # (scenario, server, wrk data, label) in the order each round runs them: the peer right after
+        # the app on the same scenario.
+        targets: list[tuple[str, Server, Path, str]] = []
+        for name in options.scenarios:
+            targets.append((name, hello if name == "S0" else app, data, name))
+            if peer is not None and peer_server is not None and name in PEER_SCENARIOS:
+                targets.append((name, peer_server, peer.data, f"peer {name}"))
         if options.warmup > 0:
-            for name in options.scenarios:
-                print(f"[{backend}] warm-up {name} ({options.warmup:g} s)", flush=True)
-                run_wrk(options, targets[name], name, data, options.warmup)
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in options.scenarios}
+            for name, server, path, label in targets:
+                print(f"[{backend}] warm-up {label} ({options.warmup:g} s)", flush=True)
+                run_wrk(options, server, name, path, options.warmup)
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for _, _, _, label in targets}
         # Rounds interleave the scenarios so that drift on a shared machine hits all of them alike.
         for round_number in range(1, options.runs + 1):
-            for name in options.scenarios:
-                run = run_wrk(options, targets[name], name, data, options.duration)
-                runs[name].append(run)
+            for name, server, path, label in targets:
+                run = run_wrk(options, server, name, path, options.duration)
+                runs[label].append(run)
                 print(
-                    f"[{backend}] run {round_number}/{options.runs} {name}: {run['rps']:8.1f} req/s  "
+                    f"[{backend}] run {round_number}/{options.runs} {label}: {run['rps']:8.1f} req/s  "
                     f"p50 {run['p50_ms']:6.2f} ms  p99 {run['p99_ms']:7.2f} ms  "
                     f"non-2xx {run['non_2xx']}  409 {run['conflicts_409']}  errors {run['errors']}  "
                     f"server CPU {run['cpu_ms_per_request']:.2f} ms/req",
                     flush=True,
                 )
-                for server in servers:
-                    if not server.alive():
-                        raise BenchError(f"{server.name} died during {name}; see {server.log}")
-        scenarios = {name: summarise(r) for name, r in runs.items()}
-        if "S0" in scenarios:
-            ceiling = scenarios["S0"]["rps"]
-            for summary in scenarios.values():
-                summary["ratio"] = summary["rps"] / ceiling if ceiling else None
+                for each in servers:
+                    if not each.alive():
+                        raise BenchError(f"{each.name} died during {label}; see {each.log}")
+        scenarios = {name: summarise(runs[name]) for name in options.scenarios}
+        peer_scenarios = {
+            name: summarise(runs[f"peer {name}"]) for name in options.scenarios if f"peer {name}" in runs
+        }
+        ceiling = scenarios["S0"]["rps"] if "S0" in scenarios else None
+        for summary in [*scenarios.values(), *peer_scenarios.values()]:
+            summary["ratio"] = summary["rps"] / ceiling if ceiling else None
         result["scenarios"] = scenarios
         result["peak_rss_mb"] = app.peak_rss_mb()
         result["hello_peak_rss_mb"] = hello.peak_rss_mb()
+        if peer_server is not None:
+            result["peer"] = {"scenarios": peer_scenarios, "peak_rss_mb": peer_server.peak_rss_mb()}
+            result["against_peer"] = against_peer(scenarios, peer_scenarios)
     finally:
         for server in servers:
             code = server.stop()
@@ -432,6 +498,58 @@ def measure(backend: str, options: Options, env: dict[str, str], data: Path, log
         result["scaling"] = measure_scaling(backend, options, data, app_server, result)
     result["server_failures"] = failures
     return result
+
+
+def seed_peer(backend: str, peer: PeerSetup) -> list[str]:
+    """The peer's database gets the same shape of data as the app's, through the peer's own models."""
+    from bench.peer.seed import seed as seed_peer_orders
+
+    print(f"[{backend}] seeding the peer with {SEED_ORDERS} orders …", flush=True)
+    ids = asyncio.run(seed_peer_orders(peer.env["DB_URL"], READER, SEED_ORDERS, PRODUCTS, SIZES))
+    write_lua_data(peer.data, peer.readers, peer.writers, ids)
+    return ids
+
+
+def check_answers(peer: PeerSetup, *targets: tuple[Server, list[str]]) -> None:
+    """The app and the peer answer the benchmark's requests alike (bench/peer/check.py), or no run."""
+    from bench.peer.check import problems as wrong_answers
+
+    for server, ids in targets:
+        found = wrong_answers(
+            server.url,
+            reader=peer.readers[0],
+            writer=peer.writers[0],
+            wrong_audience=peer.wrong_audience,
+            ids=ids,
+        )
+        if found:
+            raise BenchError(f"{server.name} does not answer like the orders API: {'; '.join(found)}")
+
+
+def against_peer(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
+    """Per scenario both ran: the app's req/s as a multiple of the peer's, and each as a share of S0."""
+    table = {}
+    for name, theirs in peer.items():
+        mine = ours[name]
+        table[name] = {
+            "ours_rps": mine["rps"],
+            "peer_rps": theirs["rps"],
+            "ours_over_peer": mine["rps"] / theirs["rps"] if theirs["rps"] else None,
+            "target_over_peer": PEER_TARGET,
+            "ours_share_of_S0": mine.get("ratio"),
+            "peer_share_of_S0": theirs.get("ratio"),
+            "ours_p50_ms": mine["p50_ms"],
+            "ours_p99_ms": mine["p99_ms"],
+            "peer_p50_ms": theirs["p50_ms"],
+            "peer_p99_ms": theirs["p99_ms"],
+            "ours_cpu_ms_per_request": mine["cpu_ms_per_request"],
+            "peer_cpu_ms_per_request": theirs["cpu_ms_per_request"],
+            "ours_errors": mine["errors"],
+            "ours_non_2xx": mine["non_2xx"],
+            "peer_errors": theirs["errors"],
+            "peer_non_2xx": theirs["non_2xx"],
+        }
+    return table
 
 
 def measure_scaling(
@@ -470,6 +588,9 @@ def problems(report: dict[str, Any]) -> list[str]:
     for backend, result in report["backends"].items():
         found += [f"{backend}: {failure}" for failure in result.get("server_failures", [])]
         sections = dict(result.get("scenarios", {}))
+        # The peer must run clean too: a comparison against a peer that failed requests is void.
+        for name, summary in result.get("peer", {}).get("scenarios", {}).items():
+            sections[f"peer {name}"] = summary
         if "scaling" in result:
             sections["S2 (scaling)"] = result["scaling"]
         for name, summary in sections.items():
@@ -501,6 +622,8 @@ def print_table(report: dict[str, Any]) -> None:
             f"peak RSS of the app server: {result['peak_rss_mb']:.1f} MB "
             f"(bare app: {result['hello_peak_rss_mb']:.1f} MB)"
         )
+        if "against_peer" in result:
+            print_against_peer(result)
         if "scaling" in result:
             scaling = result["scaling"]
             print(
@@ -508,6 +631,56 @@ def print_table(report: dict[str, Any]) -> None:
                 f"(x{scaling['speedup']:.2f} of 1 worker), "
                 f"p50 {scaling['p50_ms']:.2f} ms, p99 {scaling['p99_ms']:.2f} ms"
             )
+
+
+def _share(ratio: float | None) -> str:
+    return "" if ratio is None else f"{ratio:.1%}"
+
+
+def print_against_peer(result: dict[str, Any]) -> None:
+    print(
+        f"\nagainst the peer (bench/peer, Litestar + Advanced Alchemy as documented; bar: ours ≥ "
+        f"{PEER_TARGET:g}x the peer)"
+    )
+    print(
+        f"{'scenario':<10} {'ours req/s':>10} {'peer req/s':>10} {'ours/peer':>9} {'ours of S0':>10} "
+        f"{'peer of S0':>10} {'ours p50/p99 ms':>16} {'peer p50/p99 ms':>16} {'CPU ms/req ours/peer':>20} "
+        f"{'peer non-2xx':>12} {'peer errors':>11}"
+    )
+    for name, row in result["against_peer"].items():
+        times = "" if row["ours_over_peer"] is None else f"{row['ours_over_peer']:.2f}x"
+        ours = f"{row['ours_p50_ms']:.1f} / {row['ours_p99_ms']:.1f}"
+        theirs = f"{row['peer_p50_ms']:.1f} / {row['peer_p99_ms']:.1f}"
+        cpu = f"{row['ours_cpu_ms_per_request']:.2f} / {row['peer_cpu_ms_per_request']:.2f}"
+        print(
+            f"{name:<10} {row['ours_rps']:10.1f} {row['peer_rps']:10.1f} {times:>9} "
+            f"{_share(row['ours_share_of_S0']):>10} {_share(row['peer_share_of_S0']):>10} "
+            f"{ours:>16} {theirs:>16} {cpu:>20} {row['peer_non_2xx']:12d} {row['peer_errors']:11d}"
+        )
+    print(f"peak RSS of the peer server: {result['peer']['peak_rss_mb']:.1f} MB")
+
+
+def markdown_against_peer(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"Against the peer (bar: ≥ {PEER_TARGET:g}x the peer):",
+        "",
+        "| scenario | ours req/s | peer req/s | ours / peer | ours of S0 | peer of S0 | ours p50 / p99 ms "
+        "| peer p50 / p99 ms | CPU ms/req ours / peer | peer non-2xx | peer errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in result["against_peer"].items():
+        times = row["ours_over_peer"]
+        lines.append(
+            f"| {name} {SCENARIOS[name][1]} | {row['ours_rps']:.0f} | {row['peer_rps']:.0f} | "
+            f"{'' if times is None else f'{times:.2f}x'} | {_share(row['ours_share_of_S0'])} | "
+            f"{_share(row['peer_share_of_S0'])} | {row['ours_p50_ms']:.1f} / {row['ours_p99_ms']:.1f} | "
+            f"{row['peer_p50_ms']:.1f} / {row['peer_p99_ms']:.1f} | "
+            f"{row['ours_cpu_ms_per_request']:.2f} / {row['peer_cpu_ms_per_request']:.2f} | "
+            f"{row['peer_non_2xx']} | {row['peer_errors']} |"
+        )
+    lines.append(f"\nPeak RSS of the peer server: {result['peer']['peak_rss_mb']:.1f} MB.")
+    return lines
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -537,6 +710,8 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{summary['errors']} | {summary['cpu_ms_per_request']:.2f} |"
             )
         lines += ["", f"Peak RSS of the app server: {result['peak_rss_mb']:.1f} MB."]
+        if "against_peer" in result:
+            lines += markdown_against_peer(result)
         if "scaling" in result:
             scaling = result["scaling"]
             peaks = ", ".join(f"{mb:.0f}" for mb in scaling["peak_rss_mb_per_worker"])
@@ -625,6 +800,15 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _version(distribution: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def git_commit() -> str:
     """HEAD, marked +dirty when orders_app/ has uncommitted changes (the figures are not HEAD's then)."""
 
@@ -660,6 +844,15 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--scenarios", default="S0,S1,S2,S3,S4", help="comma-separated subset (default all)")
     parser.add_argument("--no-scaling", action="store_true", help="skip S2 with twice the workers")
+    peer = parser.add_mutually_exclusive_group()
+    peer.add_argument(
+        "--no-peer", action="store_true", help="do not serve the peer (bench/peer) beside the app"
+    )
+    peer.add_argument(
+        "--peer-only",
+        action="store_true",
+        help="only the comparison with the peer: S0-S3, no S4 and no scaling run",
+    )
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("ORDERS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
@@ -678,6 +871,8 @@ def parse_args(argv: list[str] | None) -> Options:
     if unknown:
         parser.error(f"unknown scenarios {unknown}; choose from {list(SCENARIOS)}")
     scenarios = [name for name in SCENARIOS if name in scenarios]
+    if args.peer_only:
+        scenarios = [name for name in scenarios if name == "S0" or name in PEER_SCENARIOS]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     options = Options(
         backends=["sqlite", "postgres"] if args.backend == "both" else [args.backend],
@@ -688,10 +883,11 @@ def parse_args(argv: list[str] | None) -> Options:
         warmup=args.warmup,
         runs=args.runs,
         scenarios=scenarios,
-        scaling=not args.no_scaling,
+        scaling=not (args.no_scaling or args.peer_only),
         postgres_url=args.postgres_url,
         out=args.out or RESULTS / (stamp + ("-smoke" if args.smoke else "")),
         smoke=args.smoke,
+        peer=not args.no_peer,
     )
     if args.smoke:
         options.duration, options.runs, options.warmup, options.scaling = 2, 1, 0, False
@@ -734,6 +930,11 @@ def main(argv: list[str] | None = None) -> int:
             "token_pool": TOKEN_POOL,
             "smoke": options.smoke,
             "targets": TARGETS,
+            "peer": options.peer,
+            "peer_target": PEER_TARGET,
+            "advanced_alchemy": _version("advanced-alchemy"),
+            # The machine is shared: its load when the run started (1, 5, 15 minutes).
+            "loadavg_start": os.getloadavg(),
         },
         "backends": {},
     }
@@ -746,6 +947,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {error}", file=sys.stderr)
         return 1
     report["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
+    report["meta"]["loadavg_end"] = os.getloadavg()
     (options.out / "results.json").write_text(json.dumps(report, indent=2))
     (options.out / "results.md").write_text(markdown(report))
     print_table(report)

@@ -7,9 +7,10 @@ from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.types import ASGIApp
+from litestar.types import ASGIApp, ControllerRouterHandler
 
 from orders_app.api.auth import Authenticator
+from orders_app.api.docs import docs_router
 from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import live, ready
 from orders_app.api.middleware import (
@@ -89,8 +90,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def dispose_database() -> None:
         await database.dispose()
 
+    route_handlers: list[ControllerRouterHandler] = [OrdersController, live, ready, openapi_router()]
+    if settings.docs_enabled:
+        route_handlers.append(docs_router())
     app = Litestar(
-        route_handlers=[OrdersController, live, ready, openapi_router()],
+        route_handlers=route_handlers,
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
         openapi_config=None,

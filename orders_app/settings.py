@@ -108,6 +108,10 @@ class Settings:
     access_log: bool = True
     log_level: str = "info"
 
+    # Documentation ---------------------------------------------------------------------------------
+    # The interactive API reference at /docs (public, like /openapi.yaml); false answers 404 there.
+    docs_enabled: bool = True
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

@@ -5,15 +5,18 @@
 #     Runs `bench/run --smoke` from the repository root: both backends (SQLite, and a throwaway
 #     database on the PostgreSQL server at ORDERS_BENCH_POSTGRES_URL, default
 #     postgresql://postgres@127.0.0.1:5432/postgres, which must be reachable), every scenario for
-#     2 seconds, no warm-up, one run. Installs wrk with apt-get when it is missing.
-#     Returns non-zero only when a request failed at the socket level, a response was not 2xx
-#     (S4's deliberate 409s excepted), a server crashed or exited uncleanly, or the run could not
-#     start; never on a speed figure, since CI machines are too noisy for thresholds.
-#     Leaves nothing running: the runner stops its servers and drops its database on exit,
+#     2 seconds, the peer's S1-S3 too (bench/peer, so that it cannot rot), no warm-up, one run.
+#     Installs wrk with apt-get when it is missing; the bench group (advanced-alchemy for the peer)
+#     comes from the lock through bench/run's `uv run --isolated --frozen --group bench`.
+#     Returns non-zero only when a request to the app or the peer failed at the socket level, a
+#     response was not 2xx (S4's deliberate 409s excepted), the app or the peer answered the
+#     benchmark's requests wrongly (bench/peer/check.py), a server crashed or exited uncleanly, or
+#     the run could not start; never on a speed figure, since CI machines are too noisy for thresholds.
+#     Leaves nothing running: the runner stops its servers and drops its databases on exit,
 #     including on SIGTERM/SIGINT. Results land in bench/results/<time>-smoke/ (git-ignored);
 #     set BENCH_SMOKE_OUT to choose the directory (e.g. under .ci/artifacts/).
-#     Takes about a minute on a 2-core machine. Uses apt_install from .ci/lib/common.sh when that is
-#     sourced (one apt-get update per CI run), plain apt-get otherwise.
+#     Takes two to four minutes on a 2-core machine. Uses apt_install from .ci/lib/common.sh when
+#     that is sourced (one apt-get update per CI run), plain apt-get otherwise.
 
 bench_smoke() {
   local root

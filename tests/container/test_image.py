@@ -10,8 +10,10 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from swagger_ui_bundle import swagger_ui_path
 
 from tests.container.conftest import (
     DATA_DIR,
@@ -26,6 +28,8 @@ from tests.container.conftest import (
 pytestmark = [pytest.mark.container, pytest.mark.timeout(300)]
 
 ORDER = {"order": [{"product": "latte", "size": "small", "quantity": 1}]}
+# The same locked package as in the image: its files are what the container must serve, byte for byte.
+SWAGGER_UI_FILES = Path(str(swagger_ui_path))
 # The engines' default stop timeout; the image's SHUTDOWN_TIMEOUT must stay below it.
 ENGINE_STOP_TIMEOUT = 10
 
@@ -291,3 +295,23 @@ def test_openapi_contract_is_served(launcher: Launcher) -> None:
         response = client.get("/openapi.json")
         assert response.status_code == 200
         assert response.json()["info"]["title"]
+
+
+def test_docs_page_and_its_assets_are_served_from_the_read_only_image(launcher: Launcher) -> None:
+    """/docs and every file it loads come from the installed package, public, on a --read-only root."""
+    running: Running = launcher.start()
+    with running.client() as client:
+        page = client.get("/docs")
+        assert page.status_code == 200, page.text
+        assert "'self'" in page.headers["content-security-policy"]
+        assets = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page.text)
+        assert {asset.rsplit("/", 1)[1] for asset in assets} >= {
+            "swagger-ui-bundle.js",
+            "swagger-ui-standalone-preset.js",
+            "swagger-ui.css",
+        }
+        for asset in assets:
+            response = client.get(asset)
+            assert response.status_code == 200, asset
+            assert response.content == (SWAGGER_UI_FILES / asset.rsplit("/", 1)[1]).read_bytes(), asset
+            assert "immutable" in response.headers["cache-control"]

@@ -1,0 +1,3 @@
+from bench.peer.app import main
+
+main()
