@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from urllib.parse import urlsplit
 
@@ -15,8 +16,10 @@ from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import live, ready
 from orders_app.api.middleware import (
     AccessLog,
+    ClientAborts,
     CompleteAllowHeader,
     ConcurrencyLimit,
+    SubjectLimit,
     stdout_lines,
 )
 from orders_app.api.openapi import openapi_router
@@ -48,9 +51,15 @@ def build_authenticator(settings: Settings) -> Authenticator:
         if settings.jwt_public_key_file is not None:
             # Two sources of truth for who may sign tokens is a misconfiguration, not a preference.
             raise KeyConfigError("JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL are both set; set only one")
-        if urlsplit(settings.jwt_jwks_url).scheme not in ("http", "https"):
+        url = urlsplit(settings.jwt_jwks_url)
+        if url.scheme not in ("http", "https"):
             # urllib would also open file:// and ftp:// URLs.
             raise KeyConfigError(f"JWT_JWKS_URL={settings.jwt_jwks_url} must be an http:// or https:// URL")
+        if url.scheme == "http" and not _is_loopback(url.hostname):
+            # Keys fetched in clear text can be swapped in transit, and with them every token accepted.
+            raise KeyConfigError(
+                f"JWT_JWKS_URL={settings.jwt_jwks_url} must use https:// (http:// only on loopback)"
+            )
         keys = JwksKeys(
             settings.jwt_jwks_url,
             refresh_cooldown=settings.jwt_jwks_refresh_cooldown,
@@ -74,6 +83,15 @@ def build_authenticator(settings: Settings) -> Authenticator:
             leeway=settings.jwt_leeway,
         )
     )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -101,12 +119,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         on_startup=[tune_garbage_collector],
         on_shutdown=[dispose_database],
-        state=State({"database": database, "authenticator": authenticator, "settings": settings}),
+        state=State(
+            {
+                "database": database,
+                "authenticator": authenticator,
+                "settings": settings,
+                "subject_limit": SubjectLimit(settings.max_concurrency_per_subject),
+            }
+        ),
     )
     # Wrapped around Litestar's whole ASGI handler (not its per-route middleware stack) so that every
     # request, including a 404 for an unknown path, is limited and logged.
     handler: ASGIApp = ConcurrencyLimit(
-        CompleteAllowHeader(app.asgi_handler, app.routes), settings.max_concurrency
+        ClientAborts(CompleteAllowHeader(app.asgi_handler, app.routes)), settings.max_concurrency
     )
     if settings.access_log:
         handler = AccessLog(handler, stdout_lines())

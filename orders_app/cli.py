@@ -47,10 +47,17 @@ def _check_configuration(settings: Settings) -> None:
     """Fail before binding a port when the database URL or the auth configuration is unusable."""
     from orders_app.app import build_authenticator
     from orders_app.db.engine import async_url
+    from orders_app.server import server_protocol
 
     try:
         async_url(settings.db_url)
         build_authenticator(settings)
+        server_protocol(
+            settings.http_parser,
+            header_timeout=settings.header_read_timeout,
+            body_timeout=settings.body_read_timeout,
+            max_header_bytes=settings.max_header_bytes,
+        )
     except (SettingsError, KeyConfigError) as error:
         raise StartupError(str(error)) from None
 
@@ -102,7 +109,17 @@ def run_server(factory: str, host: str, port: int, workers: int, settings: Setti
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn options besides the app and the address; the benchmark's bare app is served with these too."""
+    from orders_app.server import server_protocol
+
     return {
+        # uvicorn's own protocol, extended with header and body read deadlines, a header bound under
+        # both parsers and probe-exempt connection limits (orders_app/server.py, docs/limits.md).
+        "http": server_protocol(
+            settings.http_parser,
+            header_timeout=settings.header_read_timeout,
+            body_timeout=settings.body_read_timeout,
+            max_header_bytes=settings.max_header_bytes,
+        ),
         "timeout_graceful_shutdown": int(settings.shutdown_timeout),
         "timeout_keep_alive": int(settings.keepalive_timeout),
         "log_level": settings.log_level,
@@ -110,10 +127,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         # The app writes its own structured access log (orders_app.api.middleware.AccessLog).
         "access_log": False,
-        # uvicorn has no timeout for reading a request's headers; these bound what a slow or
-        # malicious client can hold: header bytes per request, and open connections per process
-        # (answered with a plain-text 503 by uvicorn once reached; see docs/limits.md).
-        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        # Open connections per process: beyond it uvicorn answers a plain-text 503, except to the
+        # health probes (see docs/limits.md).
         "limit_concurrency": settings.max_connections,
     }
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 DEFAULT_AUDIENCE = "http://127.0.0.1:8080/orders"
+HTTP_PARSERS = ("auto", "h11", "httptools")
 
 
 class SettingsError(ValueError):
@@ -47,8 +48,18 @@ def _parse_optional_str(_name: str, raw: str) -> str | None:
     return raw or None
 
 
-def _parse_optional_path(_name: str, raw: str) -> Path | None:
-    return Path(raw) if raw else None
+def _parse_optional_path(name: str, raw: str) -> Path | None:
+    if not raw.strip():
+        # Set but empty is a broken deployment (a missing secret, a typo), never "use development keys".
+        raise SettingsError(f"{name} is set but empty; give a file path or unset it")
+    return Path(raw)
+
+
+def _parse_optional_url(name: str, raw: str) -> str | None:
+    if not raw.strip():
+        # As for a key file: an empty key source must not fall back to development keys.
+        raise SettingsError(f"{name} is set but empty; give a URL or unset it")
+    return raw
 
 
 def _parse_path(_name: str, raw: str) -> Path:
@@ -102,8 +113,17 @@ class Settings:
     # Open connections per process (idle keep-alive and half-sent requests included) before uvicorn
     # itself answers 503: the backstop for clients that hold sockets without completing a request.
     max_connections: int = 1024
-    # Request line plus headers; h11 answers 400 to anything larger before the app sees it.
+    # Request line plus headers, under either HTTP parser: 431 and the connection closed beyond it.
     max_header_bytes: int = 16_384
+    # Seconds a client has to deliver a request's header block (from connection open, or from the
+    # previous response), then its body; on expiry 408 and the connection is closed.
+    header_read_timeout: float = 10.0
+    body_read_timeout: float = 30.0
+    # Requests in flight per authenticated subject per process: a quarter of MAX_CONCURRENCY by
+    # default, so one user cannot take every slot.
+    max_concurrency_per_subject: int = 64
+    # uvicorn's HTTP parser: auto (httptools when installed, as in the image), h11 or httptools.
+    http_parser: str = "auto"
     # One JSON line per request on stdout (uvicorn's own access log is always off).
     access_log: bool = True
     log_level: str = "info"
@@ -112,6 +132,11 @@ class Settings:
     # The interactive API reference at /docs (public, like /openapi.yaml); false answers 404 there.
     docs_enabled: bool = True
 
+    def __post_init__(self) -> None:
+        if self.http_parser not in HTTP_PARSERS:
+            choices = ", ".join(HTTP_PARSERS)
+            raise SettingsError(f"HTTP_PARSER must be one of {choices}, got {self.http_parser!r}")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -119,7 +144,7 @@ class Settings:
         for field in fields(cls):
             name = field.name.upper()
             if name in env:
-                parser = _PARSERS[str(field.type)]
+                parser = _parse_optional_url if name == "JWT_JWKS_URL" else _PARSERS[str(field.type)]
                 values[field.name] = parser(name, env[name])
         return cls(**values)
 

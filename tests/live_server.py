@@ -8,6 +8,7 @@ exactly as an operator would, with the environment the test gives it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -31,7 +32,19 @@ def free_port() -> int:
 
 def base_env(**extra: str) -> dict[str, str]:
     """The test runner's environment without any app setting it may carry, plus `extra`."""
-    prefixes = ("DB_", "JWT_", "AUTH_", "MAX_", "ACCESS_LOG", "KEEPALIVE", "MIGRATE_", "SQLITE_")
+    prefixes = (
+        "DB_",
+        "JWT_",
+        "AUTH_",
+        "MAX_",
+        "ACCESS_LOG",
+        "KEEPALIVE",
+        "MIGRATE_",
+        "SQLITE_",
+        "HTTP_",
+        "HEADER_",
+        "BODY_",
+    )
     env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
     env.update(extra)
     return env
@@ -125,3 +138,48 @@ async def stored_order_ids(db_url: str, owners: list[str]) -> list[str]:
             return [str(row.id) for row in rows]
     finally:
         await engine.dispose()
+
+
+def raw_exchange(port: int, request: bytes, *, timeout: float = 10) -> bytes:
+    """Send raw bytes on a fresh connection and read until the server closes it (or `timeout`).
+
+    A reset or a broken pipe ends the exchange like a close: the server hanging up part-way through a
+    hostile request is expected, and what it answered before is already in the buffer.
+    """
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(request)
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass
+    return received
+
+
+def status_of(response: bytes) -> int:
+    """The status code of a raw HTTP/1.1 response; 0 when nothing came back."""
+    if not response.startswith(b"HTTP/1.1 "):
+        return 0
+    return int(response[9:12])
+
+
+def access_log(server: LiveServer) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(line) for line in server.stdout().splitlines() if line.startswith("{")]
+
+
+# Both uvicorn parsers: h11 (the development default without extras) and httptools (the image's).
+PARSERS = ("h11", "httptools")
+
+
+def start_server(workdir: Path, public_key: Path, **settings: str) -> LiveServer:
+    """A migrated SQLite database and `orders-app serve` with `settings` (e.g. HTTP_PARSER="h11")."""
+    from tests.conftest import run_migrations
+
+    db_url = f"sqlite:///{workdir / 'orders.db'}"
+    run_migrations(db_url)
+    env = base_env(DB_URL=db_url, MIGRATE_ON_START="false", JWT_PUBLIC_KEY_FILE=str(public_key), **settings)
+    return LiveServer(workdir, env).start()

@@ -6,9 +6,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from litestar.enums import ScopeType
+from litestar.exceptions import ClientException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from orders_app.auth.tokens import EMPTY, MISSING, NOT_BEARER, InvalidToken, TokenVerifier
+from orders_app.api.middleware import SubjectLimit, send_overloaded
+from orders_app.auth.tokens import EMPTY, MISSING, NOT_BEARER, TOO_LARGE, InvalidToken, TokenVerifier
+
+# An RS256 JWT with the usual claims is under 1 KiB; anything past this is refused before any base64,
+# JSON or signature work, so junk tokens cost no CPU (docs/limits.md).
+MAX_AUTHORIZATION_BYTES = 8192
+DUPLICATE_AUTHORIZATION = "the request carries more than one Authorization header"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +53,36 @@ class BearerAuthentication:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP:
-            authenticator: Authenticator = scope["litestar_app"].state.authenticator
-            scope["user"] = await authenticator.owner(_authorization_header(scope["headers"]))
-        await self._app(scope, receive, send)
+        if scope["type"] != ScopeType.HTTP:
+            await self._app(scope, receive, send)
+            return
+        state = scope["litestar_app"].state
+        authenticator: Authenticator = state.authenticator
+        subject = await authenticator.owner(_authorization_header(scope["headers"]))
+        scope["user"] = subject
+        limit: SubjectLimit | None = state.get("subject_limit")
+        if limit is None or authenticator.verifier is None:
+            await self._app(scope, receive, send)
+            return
+        if not limit.acquire(subject):
+            await send_overloaded(send, limit.headers, limit.body)
+            return
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            limit.release(subject)
 
 
 def _authorization_header(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    found: bytes | None = None
     for name, value in headers:
         if name == b"authorization":
-            return value.decode("latin-1")
-    return None
+            if found is not None:
+                # Which of two credentials counts would depend on the proxy or library in between.
+                raise ClientException(DUPLICATE_AUTHORIZATION)
+            found = value
+    if found is None:
+        return None
+    if len(found) > MAX_AUTHORIZATION_BYTES:
+        raise InvalidToken(TOO_LARGE, error="invalid_request")
+    return found.decode("latin-1")

@@ -15,6 +15,7 @@ from litestar.exceptions import (
 )
 from litestar.types import ExceptionHandlersMap
 
+from orders_app.api.middleware import CLIENT_CLOSED_STATUS, ClientDisconnected
 from orders_app.auth.tokens import InvalidToken, KeysUnavailable
 from orders_app.db.errors import DatabaseUnavailable
 from orders_app.domain.errors import InvalidOrder, OrderNotFound, TransitionNotAllowed
@@ -93,6 +94,11 @@ def _database_unavailable(request: Request[Any, Any, Any], exc: DatabaseUnavaila
     return _json(503, DATABASE_UNAVAILABLE, {"Retry-After": "2"})
 
 
+def _client_closed(_: Request[Any, Any, Any], _exc: ClientDisconnected) -> Response[Any]:
+    # Nobody receives this; the status is what the access log records (no ERROR line: not our fault).
+    return _json(CLIENT_CLOSED_STATUS, "client closed the connection")
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # Logged with its traceback for operators; the client only learns that it was our fault.
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -109,5 +115,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     InvalidToken: _unauthorized,
     KeysUnavailable: _keys_unavailable,
     DatabaseUnavailable: _database_unavailable,
+    ClientDisconnected: _client_closed,
     Exception: _unexpected,
 }

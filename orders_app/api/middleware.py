@@ -1,4 +1,4 @@
-"""Pure-ASGI layers around the whole application: the access log and the in-flight request limit.
+"""Pure-ASGI layers around the whole application: the access log, client aborts and the in-flight limits.
 
 They wrap Litestar's ASGI handler rather than sitting in Litestar's middleware stack, because that
 stack runs only for requests that matched a route: a 404 or 405 would be neither logged nor counted.
@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from litestar.enums import ScopeType
 from litestar.routes import HTTPRoute
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
@@ -31,6 +31,14 @@ _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
 _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=-]{1,128}")
 
 OVERLOADED = "The service is handling too many requests; please retry shortly."
+SUBJECT_OVERLOADED = "You have too many requests in flight; please retry shortly."
+
+# Set in the scope by the server (orders_app.server) when it answered on the application's behalf,
+# e.g. 408 for a body that did not arrive in time; the access log reports that status.
+SERVER_STATUS_KEY = "orders_app.server_status"
+
+# nginx's convention for "the client closed the connection before the response": no real response.
+CLIENT_CLOSED_STATUS = 499
 
 
 def request_id_from(headers: Iterable[tuple[bytes, bytes]], new_id: Callable[[], str] | None = None) -> str:
@@ -78,6 +86,14 @@ class AccessLog:
         request_id = request_id_from(scope["headers"], self._new_id)
         header_value = request_id.encode("ascii")
         status = 0
+        client_closed = False
+
+        async def receive_watching_for_abort() -> ReceiveMessage:
+            nonlocal client_closed
+            message = await receive()
+            if message["type"] == "http.disconnect" and not status:
+                client_closed = True
+            return message
 
         async def send_with_request_id(message: Message) -> None:
             nonlocal status
@@ -89,12 +105,16 @@ class AccessLog:
             await send(message)
 
         try:
-            await self._app(scope, receive, send_with_request_id)
+            await self._app(scope, receive_watching_for_abort, send_with_request_id)
         except BaseException:
             # The server answers 500 when the application raises before responding.
             status = status or 500
             raise
         finally:
+            if client_closed or status == CLIENT_CLOSED_STATUS:
+                client_closed = True
+                status = CLIENT_CLOSED_STATUS
+            status = int(scope.get(SERVER_STATUS_KEY, status))  # type: ignore[call-overload]
             client = scope.get("client")
             record = {
                 "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -106,6 +126,9 @@ class AccessLog:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "request_id": request_id,
                 "client": client[0] if client else None,
+                # The client went away before the response (a dropped upload, a cancelled call):
+                # logged as status 499, never as a server error.
+                "client_closed": client_closed and SERVER_STATUS_KEY not in scope,
             }
             self._write(_ENCODE(record) + b"\n")
 
@@ -133,6 +156,84 @@ def stdout_lines(fd: int | None = None) -> Callable[[bytes], None]:
     return write
 
 
+class ClientDisconnected(Exception):
+    """The client closed the connection before its request body was complete (not our fault)."""
+
+
+class ClientAborts:
+    """Turns a disconnect in the middle of a request body into ClientDisconnected.
+
+    Litestar reports it as an internal server error (500, logged at ERROR), so anyone could flood the
+    error alerts by dropping uploads. The typed exception is mapped once in api/errors.py to the 499
+    client-closed status, without an ERROR line. Disconnects after the body pass through unchanged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self._app(scope, receive, send)
+            return
+        body_complete = False
+
+        async def receive_or_raise() -> ReceiveMessage:
+            nonlocal body_complete
+            message = await receive()
+            if message["type"] == "http.request":
+                body_complete = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect" and not body_complete:
+                raise ClientDisconnected
+            return message
+
+        await self._app(scope, receive_or_raise, send)
+
+
+async def send_overloaded(send: Send, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    start: Any = {"type": "http.response.start", "status": 503, "headers": headers}
+    await send(start)
+    message: Any = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(message)
+
+
+def overloaded_response(detail: str, retry_after_seconds: int = 1) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body of a load-shedding 503: JSON `detail` and Retry-After."""
+    body = json.dumps({"detail": detail}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(retry_after_seconds).encode()),
+    ]
+    return headers, body
+
+
+class SubjectLimit:
+    """At most `limit` requests in flight per authenticated subject (process-wide, shared by routes).
+
+    One user's slow uploads or stuck calls must not take every MAX_CONCURRENCY slot: past their share
+    they get the same JSON 503 with Retry-After as an overloaded process, and other users are served.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight: dict[str, int] = {}
+        self.headers, self.body = overloaded_response(SUBJECT_OVERLOADED)
+
+    def acquire(self, subject: str) -> bool:
+        count = self.in_flight.get(subject, 0)
+        if count >= self.limit:
+            return False
+        self.in_flight[subject] = count + 1
+        return True
+
+    def release(self, subject: str) -> None:
+        count = self.in_flight[subject] - 1
+        if count:
+            self.in_flight[subject] = count
+        else:
+            del self.in_flight[subject]
+
+
 class ConcurrencyLimit:
     """Answers 503 at once, as JSON with Retry-After, while `limit` requests are already in flight.
 
@@ -154,12 +255,7 @@ class ConcurrencyLimit:
         self._app = app
         self._limit = limit
         self._exempt_prefixes = exempt_prefixes
-        self._body = json.dumps({"detail": OVERLOADED}).encode()
-        self._headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(self._body)).encode()),
-            (b"retry-after", str(retry_after_seconds).encode()),
-        ]
+        self._headers, self._body = overloaded_response(OVERLOADED, retry_after_seconds)
         # One event loop per process: plain integer arithmetic between awaits needs no lock.
         self.in_flight = 0
 
@@ -168,19 +264,13 @@ class ConcurrencyLimit:
             await self._app(scope, receive, send)
             return
         if self.in_flight >= self._limit:
-            await self._refuse(send)
+            await send_overloaded(send, self._headers, self._body)
             return
         self.in_flight += 1
         try:
             await self._app(scope, receive, send)
         finally:
             self.in_flight -= 1
-
-    async def _refuse(self, send: Send) -> None:
-        start: Any = {"type": "http.response.start", "status": 503, "headers": self._headers}
-        await send(start)
-        body: Any = {"type": "http.response.body", "body": self._body, "more_body": False}
-        await send(body)
 
 
 class CompleteAllowHeader:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +28,9 @@ EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384"}
 ALLOWED_ALGORITHMS = (*RSA_ALGORITHMS, *EC_ALGORITHMS.values())
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "aud")
 SUBJECT_MAX_LENGTH = 255
+# C0 and C1 controls (NUL included) and lone surrogates: PostgreSQL refuses NUL in text, and no
+# driver can encode a surrogate, so such a subject could never be stored or compared (was a 500).
+_UNUSABLE_SUBJECT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def algorithms_for(key: VerificationKey) -> list[str]:
@@ -50,6 +56,48 @@ class InvalidToken(Exception):
 
 class KeysUnavailable(Exception):
     """The identity provider's keys could not be fetched (the fault is ours, not the client's)."""
+
+
+# A JWKS holds a handful of public keys (a few KiB); more is a misconfigured or hostile endpoint.
+JWKS_MAX_BYTES = 512 * 1024
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    # A redirect could lead the fetch off https or off the configured host: it is a failed fetch.
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
+
+def fetch_jwks(url: str, *, deadline: float, max_bytes: int = JWKS_MAX_BYTES) -> dict[str, Any]:
+    """GET a JWKS document, giving up once `deadline` (time.monotonic()) passes or it exceeds `max_bytes`.
+
+    urllib's timeout bounds each socket operation, not the whole exchange: an endpoint that drips a
+    byte per second would hold a fetch forever. The deadline is checked between reads and caps each
+    read's own timeout. Blocking: run it in a thread. OSError or ValueError on any failure.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("no time left to fetch the JWKS")
+    # The scheme and host are checked at start-up (app.build_authenticator).
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    with _NO_REDIRECTS.open(request, timeout=remaining) as response:
+        length = response.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > max_bytes:
+            raise ValueError(f"the JWKS is {length} bytes, over the {max_bytes}-byte limit")
+        body = b""
+        while chunk := response.read1(65536):
+            body += chunk
+            if len(body) > max_bytes:
+                raise ValueError(f"the JWKS is over the {max_bytes}-byte limit")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the JWKS endpoint did not answer in time")
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("the JWKS is not a JSON object")
+    return data
 
 
 class KeySource(Protocol):
@@ -84,6 +132,9 @@ class JwksKeys:
     The cache is also refreshed once it is older than `max_age`, so a key the provider withdraws stops
     being accepted even when no unknown kid ever shows up. If that refresh fails, the cached keys keep
     serving (logged): an identity provider outage should not log every user out.
+
+    A fetch ends within `timeout` seconds in total, whatever the endpoint does; while one is in
+    flight, tokens whose kid is cached are verified from the cache without waiting for it.
     """
 
     @property
@@ -99,9 +150,8 @@ class JwksKeys:
         timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = jwt.PyJWKClient(
-            url, cache_jwk_set=False, cache_keys=False, timeout=max(1, int(timeout))
-        )
+        self._url = url
+        self._timeout = timeout
         self._keys: dict[str | None, VerificationKey] = {}
         self._lock = asyncio.Lock()
         self._clock = clock
@@ -113,7 +163,8 @@ class JwksKeys:
 
     async def key_for(self, kid: str | None) -> VerificationKey:
         key = self._keys.get(kid)
-        if key is not None and not self._stale():
+        if key is not None and (not self._stale() or self._lock.locked()):
+            # A refresh in flight (slow or failing) must not hold up tokens we can already verify.
             return key
         async with self._lock:
             key = self._keys.get(kid)
@@ -138,12 +189,16 @@ class JwksKeys:
 
     async def _refresh(self) -> None:
         self._last_fetch = self._clock()
+        deadline = time.monotonic() + self._timeout
         try:
-            # PyJWKClient fetches with blocking urllib: keep it off the event loop.
-            jwk_set = await asyncio.to_thread(self._client.get_jwk_set, True)
+            # Blocking urllib, off the event loop; wait_for also bounds it should a read overrun.
+            data = await asyncio.wait_for(
+                asyncio.to_thread(fetch_jwks, self._url, deadline=deadline), timeout=self._timeout + 1
+            )
+            jwk_set = jwt.PyJWKSet.from_dict(data)
         except (jwt.PyJWTError, ValueError, OSError) as error:
-            # PyJWKClientError for network trouble; PyJWKSetError for a set without usable keys;
-            # ValueError for a body that is not JSON. The cached keys stay as they were.
+            # OSError (TimeoutError included) for network trouble; ValueError for a body that is not
+            # JSON or is too large; PyJWKSetError for a set without usable keys. The cache stays.
             self._last_failure = f"cannot fetch signing keys: {type(error).__name__}: {error}"
             raise KeysUnavailable(self._last_failure) from None
         self._last_failure = None
@@ -276,6 +331,8 @@ class TokenVerifier:
             raise InvalidToken(EMPTY_SUBJECT)
         if len(subject) > SUBJECT_MAX_LENGTH:
             raise InvalidToken(LONG_SUBJECT)
+        if _UNUSABLE_SUBJECT.search(subject):
+            raise InvalidToken(BAD_SUBJECT)
         # PyJWT has checked that `exp` is present and an integer.
         return subject, float(claims["exp"])
 
@@ -295,6 +352,8 @@ WRONG_ALGORITHM = "token algorithm is not accepted"
 BAD_SIGNATURE = "token signature is invalid"
 EMPTY_SUBJECT = "token subject is empty"
 LONG_SUBJECT = "token subject is too long"
+BAD_SUBJECT = "token subject contains control characters"
+TOO_LARGE = "the bearer token is too large"
 INVALID = "token is invalid"
 MISSING_CLAIM = {claim: f"token lacks the required '{claim}' claim" for claim in (*REQUIRED_CLAIMS, "iss")}
 
@@ -313,6 +372,8 @@ DESCRIPTIONS = frozenset(
         BAD_SIGNATURE,
         EMPTY_SUBJECT,
         LONG_SUBJECT,
+        BAD_SUBJECT,
+        TOO_LARGE,
         INVALID,
         *MISSING_CLAIM.values(),
     }

@@ -29,7 +29,7 @@ from tests.conftest import Backend, app_settings
 ORDERS_APP = Path(sys.executable).with_name("orders-app")
 # The console script `uv run orders-app` resolves to, and the module form; both must behave the same.
 COMMANDS = {"console-script": [str(ORDERS_APP)], "python-m": [sys.executable, "-m", "orders_app"]}
-OWN_VARIABLES = ("JWT_", "AUTH_DISABLED", "DEV_KEYS_DIR", "DB_URL", "MIGRATE_ON_START")
+OWN_VARIABLES = ("JWT_", "AUTH_DISABLED", "DEV_KEYS_DIR", "DB_URL", "MIGRATE_ON_START", "HTTP_PARSER")
 
 
 def free_port() -> int:
@@ -90,6 +90,22 @@ MISCONFIGURATIONS: dict[str, tuple[Any, str]] = {
         lambda tmp, keys: {"JWT_JWKS_URL": "file:///etc/passwd"},
         "must be an http:// or https:// URL",
     ),
+    "key-file-set-but-empty": (
+        lambda tmp, keys: {"JWT_PUBLIC_KEY_FILE": ""},
+        "JWT_PUBLIC_KEY_FILE is set but empty; give a file path or unset it",
+    ),
+    "jwks-url-set-but-empty": (
+        lambda tmp, keys: {"JWT_JWKS_URL": " "},
+        "JWT_JWKS_URL is set but empty; give a URL or unset it",
+    ),
+    "jwks-plain-http-off-loopback": (
+        lambda tmp, keys: {"JWT_JWKS_URL": "http://idp.example.com/.well-known/jwks.json"},
+        "must use https:// (http:// only on loopback)",
+    ),
+    "http-parser-unknown": (
+        lambda tmp, keys: {"JWT_PUBLIC_KEY_FILE": str(keys.public_key), "HTTP_PARSER": "fast"},
+        "HTTP_PARSER must be one of auto, h11, httptools",
+    ),
     "leeway-too-large": (
         lambda tmp, keys: {"JWT_PUBLIC_KEY_FILE": str(keys.public_key), "JWT_LEEWAY": "86400"},
         "JWT_LEEWAY=86400 is above 300 seconds",
@@ -121,6 +137,8 @@ def test_misconfigured_auth_exits_2_with_one_clear_line(name: str, tmp_path: Pat
     assert "Uvicorn running" not in result.stdout + result.stderr
     # Refused before the migrations too: nothing was created in the working directory's database.
     assert not (tmp_path / "orders.db").exists()
+    # Nor did it fall back to development mode and write a key pair.
+    assert not (tmp_path / ".keys").exists()
 
 
 def test_the_module_form_fails_the_same_way(tmp_path: Path) -> None:

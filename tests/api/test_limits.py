@@ -189,8 +189,9 @@ def test_a_chunked_body_over_max_body_bytes_is_413_with_detail(
 
 @pytest.mark.slow
 def test_a_header_block_growing_past_max_header_bytes_is_rejected(server: LiveServer) -> None:
-    # h11 bounds what it buffers for a request whose headers are still incomplete, which is what a
-    # slow or malicious client builds up: the connection is answered 400 and closed.
+    # What a request whose headers are still incomplete may buffer is bounded, which is what a slow
+    # or malicious client builds up: the connection is answered 431 and closed (both parsers:
+    # tests/api/test_header_limits.py).
     received = b""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
         try:
@@ -209,7 +210,7 @@ def test_a_header_block_growing_past_max_header_bytes_is_rejected(server: LiveSe
         + b"a" * 2048
         + b"\r\n\r\n",
     )
-    assert received.startswith(b"HTTP/1.1 400 "), received[:200]
+    assert received.startswith(b"HTTP/1.1 431 "), received[:200]
     assert fitting.startswith(b"HTTP/1.1 200 "), fitting[:200]
 
 
@@ -232,14 +233,16 @@ def test_idle_keep_alive_connections_are_closed_after_keepalive_timeout(server: 
 @pytest.mark.slow
 def test_excess_connections_are_refused_even_if_they_never_send_a_request(server: LiveServer) -> None:
     # Half-open or silent connections (slowloris) count against MAX_CONNECTIONS: once a process holds
-    # that many, uvicorn itself answers 503 instead of letting sockets and memory grow without bound.
+    # that many, uvicorn itself answers 503 instead of letting sockets and memory grow without bound;
+    # only the health probes are still answered.
     limit = int(LIMITS["MAX_CONNECTIONS"])
     silent = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(limit)]
     try:
         for connection in silent:
             connection.sendall(b"GET /health/live HTTP/1.1\r\n")  # headers never finished
         time.sleep(0.5)
-        refused = _raw_request(server.port, b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        refused = _raw_request(server.port, b"GET /orders HTTP/1.1\r\nHost: x\r\n\r\n")
+        probe = _raw_request(server.port, LIVE_AND_CLOSE + b"\r\n")
     finally:
         for connection in silent:
             connection.close()
@@ -248,4 +251,5 @@ def test_excess_connections_are_refused_even_if_they_never_send_a_request(server
         server.port, b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     assert refused.startswith(b"HTTP/1.1 503 "), refused[:200]
+    assert probe.startswith(b"HTTP/1.1 200 "), probe[:200]
     assert recovered.startswith(b"HTTP/1.1 200 "), recovered[:200]

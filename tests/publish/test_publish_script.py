@@ -288,6 +288,7 @@ def test_ecr_leaves_an_existing_repository_alone(publish: ModuleType, committed:
         registry="ecr",
         aws_region="eu-west-1",
         ecr_host="127.0.0.1:5000",
+        test_endpoint=True,
     )
     p.run()
     assert not any("create-repository" in c for c in runner.commands())
@@ -536,6 +537,7 @@ def test_dry_run_ecr_with_account_and_host_override(dry_project: Project) -> Non
         "123456789012",
         "--no-build",
         "--no-latest",
+        "--test-endpoint",
         AWS_DEFAULT_REGION="us-east-2",
         ECR_REGISTRY_HOST="127.0.0.1:5000",
     )
@@ -835,3 +837,112 @@ def test_dry_run_sbom_path_option(dry_project: Project) -> None:
     assert any(line.endswith("--output spdx-json=P/out/orders.spdx.json") for line in lines)
     no_sbom = dry_run(dry_project, "--registry", "ghcr.io/acme", "--no-build", "--no-sbom")
     assert not [line for line in no_sbom if "SBOM" in line or "syft" in line or " save " in line]
+
+
+# --- host overrides: validated like --registry, and kept inside the provider's domains ---------------
+
+HOST_REFUSALS = [
+    # (arguments, environment, expected message)
+    (["--registry", "ecr", "--ecr-host=--help"], {}, "invalid --ecr-host '--help'"),
+    (["--registry", "ecr"], {"ECR_REGISTRY_HOST": "-oProxyCommand=x"}, "invalid ECR_REGISTRY_HOST"),
+    (["--registry", "ecr", "--ecr-host", "a b"], {}, "invalid --ecr-host"),
+    (["--registry", "acr:contoso", "--acr-host=--password=x"], {}, "invalid --acr-host"),
+    (["--registry", "acr:contoso"], {"ACR_REGISTRY_HOST": "x;y"}, "invalid ACR_REGISTRY_HOST"),
+    (
+        ["--registry", "ecr", "--ecr-host", "registry.attacker.example"],
+        {},
+        "--ecr-host 'registry.attacker.example' is outside ECR's domains",
+    ),
+    (
+        ["--registry", "ecr"],
+        {"ECR_REGISTRY_HOST": "amazonaws.com.attacker.example:443"},
+        "ECR_REGISTRY_HOST 'amazonaws.com.attacker.example:443' is outside ECR's domains",
+    ),
+    (
+        ["--registry", "acr:contoso"],
+        {"ACR_REGISTRY_HOST": "contoso.azurecr.io.attacker.example"},
+        "is outside ACR's domains",
+    ),
+    # AWS_ENDPOINT_URL marks the AWS side as a test setup; it says nothing about Azure.
+    (
+        ["--registry", "acr:contoso", "--acr-host", "127.0.0.1:5000"],
+        {"AWS_ENDPOINT_URL": "http://127.0.0.1:5001"},
+        "is outside ACR's domains",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "env", "message"), HOST_REFUSALS)
+def test_host_overrides_are_validated_before_anything_runs(
+    dry_project: Project, args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = run_publish(
+        dry_project,
+        "--dry-run",
+        "--aws-account",
+        "123456789012",
+        "--no-build",
+        *args,
+        env=clean_env(SOURCE_DATE_EPOCH="1700000000", AWS_DEFAULT_REGION="us-east-2", **env),
+    )
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+    # Nothing was printed to run: no login, no engine command received the host.
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "host"),
+    [
+        (
+            ["--ecr-host", "123456789012.dkr.ecr.us-east-2.amazonaws.com"],
+            {},
+            "dkr.ecr.us-east-2.amazonaws.com",
+        ),
+        (
+            ["--ecr-host", "1.dkr.ecr.cn-north-1.amazonaws.com.cn"],
+            {},
+            "1.dkr.ecr.cn-north-1.amazonaws.com.cn",
+        ),
+        (
+            [],
+            {"ECR_REGISTRY_HOST": "127.0.0.1:5000", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
+            "127.0.0.1:5000",
+        ),
+        (["--ecr-host", "127.0.0.1:5000", "--test-endpoint"], {}, "127.0.0.1:5000"),
+    ],
+)
+def test_provider_hosts_and_declared_test_endpoints_are_accepted(
+    dry_project: Project, args: list[str], env: dict[str, str], host: str
+) -> None:
+    lines = dry_run(
+        dry_project,
+        "--registry",
+        "ecr",
+        "--aws-account",
+        "123456789012",
+        "--no-build",
+        *args,
+        AWS_DEFAULT_REGION="us-east-2",
+        **env,
+    )
+    # The override is the host logged in to.
+    assert host in lines[0], lines
+
+
+def test_an_acr_host_override_inside_azure_or_declared_is_accepted(
+    publish: ModuleType, committed: Project
+) -> None:
+    for host, test_endpoint in [("contoso.azurecr.cn", False), ("127.0.0.1:5000", True)]:
+        p, runner = scripted(
+            publish,
+            committed,
+            [("manifest inspect", publish.Result(1, stderr="no such manifest: x")), pushed(publish)],
+            registry="acr:contoso",
+            acr_host=host,
+            test_endpoint=test_endpoint,
+            username="ci-bot",
+        )
+        p.env = {"PUBLISH_PASSWORD": "secret"}
+        p.run()
+        assert any("login" in c and host in c for c in runner.commands()), runner.commands()
