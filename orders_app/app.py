@@ -8,25 +8,21 @@ from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.types import ASGIApp, ControllerRouterHandler
 
 from orders_app.api.auth import Authenticator
 from orders_app.api.docs import docs_router
 from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import live, ready
-from orders_app.api.middleware import (
-    AccessLog,
-    ClientAborts,
-    CompleteAllowHeader,
-    ConcurrencyLimit,
-    SubjectLimit,
-    stdout_lines,
-)
+from orders_app.api.hooks import complete_allow_header
+from orders_app.api.middleware import AccessLog, ClientAborts, ConcurrencyLimit, SubjectLimit, stdout_lines
 from orders_app.api.openapi import openapi_router
 from orders_app.api.orders import OrdersController
 from orders_app.auth.keys import KeyConfigError, load_public_key
 from orders_app.auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
 from orders_app.db.engine import open_database
+from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.process import tune_garbage_collector
 from orders_app.settings import Settings
 
@@ -95,6 +91,7 @@ def _is_loopback(host: str | None) -> bool:
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
+    """The Litestar application: routes, dependencies, hooks and the error map. Served via create_asgi_app."""
     settings = settings or Settings.from_env()
     authenticator = build_authenticator(settings)
     if settings.auth_disabled:
@@ -108,15 +105,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def dispose_database() -> None:
         await database.dispose()
 
+    def unit_of_work() -> SqlUnitOfWork:
+        # A new one per request over this app's database: a provider with no parameters to resolve.
+        return SqlUnitOfWork(database)
+
     route_handlers: list[ControllerRouterHandler] = [OrdersController, live, ready, openapi_router()]
     if settings.docs_enabled:
         route_handlers.append(docs_router())
-    app = Litestar(
+    return Litestar(
         route_handlers=route_handlers,
+        dependencies={"uow": Provide(unit_of_work, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
         openapi_config=None,
         request_max_body_size=settings.max_body_bytes,
+        before_send=[complete_allow_header],
         on_startup=[tune_garbage_collector],
         on_shutdown=[dispose_database],
         state=State(
@@ -128,12 +131,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }
         ),
     )
-    # Wrapped around Litestar's whole ASGI handler (not its per-route middleware stack) so that every
-    # request, including a 404 for an unknown path, is limited and logged.
-    handler: ASGIApp = ConcurrencyLimit(
-        ClientAborts(CompleteAllowHeader(app.asgi_handler, app.routes)), settings.max_concurrency
-    )
+
+
+def serving_stack(app: Litestar) -> ASGIApp:
+    """The one place where ASGI layers are put around the Litestar app: what is served, and what tests drive.
+
+    The in-flight limit and the access log must see every request, a 404 for an unknown path and a
+    405 included. Litestar runs its own middleware only for requests that matched a route (its
+    middleware stacks are built per route handler; litestar-org/litestar#175), so these two wrap
+    the application from outside, as plain ASGI layers, with lifespan events passed through.
+    """
+    settings: Settings = app.state.settings
+    served: ASGIApp = ConcurrencyLimit(ClientAborts(app), settings.max_concurrency)
     if settings.access_log:
-        handler = AccessLog(handler, stdout_lines())
-    app.asgi_handler = handler
-    return app
+        served = AccessLog(served, stdout_lines())
+    return served
+
+
+def create_asgi_app(settings: Settings | None = None) -> ASGIApp:
+    """What `orders-app serve` runs (a uvicorn factory): the Litestar app inside its serving layers."""
+    return serving_stack(create_app(settings))

@@ -92,7 +92,7 @@ def serve(args: argparse.Namespace) -> None:
     logger.info("orders-app listening on %s (contract at %s/openapi.yaml)", base, base)
     if settings.development_keys and not settings.auth_disabled:
         logger.info("get a development token with:  uv run orders-app token --sub alice")
-    run_server("orders_app.app:create_app", args.host, args.port, args.workers, settings)
+    run_server("orders_app.app:create_asgi_app", args.host, args.port, args.workers, settings)
 
 
 def run_server(factory: str, host: str, port: int, workers: int, settings: Settings) -> None:

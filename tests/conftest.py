@@ -25,7 +25,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
-from orders_app.app import create_app
+from orders_app.app import create_app, serving_stack
 from orders_app.auth.keys import KeyPair, create_key_pair, load_private_key
 from orders_app.auth.tokens import mint_token
 from orders_app.db.migrations import upgrade_to_head
@@ -187,8 +187,9 @@ def app(backend: Backend, keys: KeyPair) -> Litestar:
 
 
 @pytest.fixture(scope="session")
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app) as test_client:
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Any]]:
+    # Requests go through the same layers as in production (orders_app.app.serving_stack).
+    async with AsyncTestClient(serving_stack(app)) as test_client:
         yield test_client
 
 

@@ -19,6 +19,7 @@ from orders_app.api.middleware import CLIENT_CLOSED_STATUS, ClientDisconnected
 from orders_app.auth.tokens import InvalidToken, KeysUnavailable
 from orders_app.db.errors import DatabaseUnavailable
 from orders_app.domain.errors import InvalidOrder, OrderNotFound, TransitionNotAllowed
+from orders_app.service.cursor import InvalidCursor
 
 logger = logging.getLogger("orders_app.errors")
 
@@ -62,6 +63,10 @@ def _conflict(_: Request[Any, Any, Any], exc: TransitionNotAllowed) -> Response[
 
 def _invalid_order(_: Request[Any, Any, Any], exc: InvalidOrder) -> Response[Any]:
     return _json(422, [{"message": str(exc), "source": "body"}])
+
+
+def _invalid_cursor(_: Request[Any, Any, Any], exc: InvalidCursor) -> Response[Any]:
+    return _json(422, [{"message": str(exc), "key": "cursor", "source": "query"}])
 
 
 # RFC 6750 section 3: what error and error_description may hold inside their quotes.
@@ -112,6 +117,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     OrderNotFound: _not_found,
     TransitionNotAllowed: _conflict,
     InvalidOrder: _invalid_order,
+    InvalidCursor: _invalid_cursor,
     InvalidToken: _unauthorized,
     KeysUnavailable: _keys_unavailable,
     DatabaseUnavailable: _database_unavailable,

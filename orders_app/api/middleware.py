@@ -1,7 +1,8 @@
 """Pure-ASGI layers around the whole application: the access log, client aborts and the in-flight limits.
 
-They wrap Litestar's ASGI handler rather than sitting in Litestar's middleware stack, because that
-stack runs only for requests that matched a route: a 404 or 405 would be neither logged nor counted.
+They wrap the Litestar application from outside (orders_app.app.serving_stack) rather than sitting
+in Litestar's middleware stack, because that stack runs only for requests that matched a route: a 404
+or 405 would be neither logged nor counted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Any
 
 import msgspec
 from litestar.enums import ScopeType
-from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -271,42 +271,3 @@ class ConcurrencyLimit:
             await self._app(scope, receive, send)
         finally:
             self.in_flight -= 1
-
-
-class CompleteAllowHeader:
-    """OPTIONS answers list every method of the resource in `Allow`.
-
-    Litestar 2 builds the automatic OPTIONS handler of a path from the first handler registered on it,
-    so `OPTIONS /orders` said `Allow: OPTIONS, POST` without GET (litestar-org/litestar#4169, fixed
-    only in Litestar 3). The route itself knows all its methods; this copies them into the header.
-
-    A pure-ASGI layer rather than a Litestar `before_send` hook: Litestar runs a synchronous hook in a
-    worker thread for every message of every response, which cost two thread hops per request.
-    Requests other than OPTIONS pass straight through.
-    """
-
-    def __init__(self, app: ASGIApp, routes: Iterable[object]) -> None:
-        self._app = app
-        self._routes = routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["method"] != "OPTIONS":
-            await self._app(scope, receive, send)
-            return
-
-        async def send_with_allow(message: Message) -> None:
-            # The router has filled in the matched path template by the time the response starts.
-            if message["type"] == "http.response.start" and "path_template" in scope:
-                allow = self._allow(scope["path_template"])
-                if allow is not None:
-                    headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"allow"]
-                    message = {**message, "headers": [*headers, (b"allow", allow)]}
-            await send(message)
-
-        await self._app(scope, receive, send_with_allow)
-
-    def _allow(self, template: str) -> bytes | None:
-        for route in self._routes:
-            if isinstance(route, HTTPRoute) and route.path_format == template:
-                return ", ".join(sorted(route.methods)).encode()
-        return None

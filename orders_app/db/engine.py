@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, event, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import PoolProxiedConnection, StaticPool
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
 
-from orders_app.db.driver_reads import CompiledRead
 from orders_app.db.errors import DatabaseUnavailable, reported_as_unavailable
 from orders_app.settings import Settings, SettingsError
 
@@ -31,9 +29,18 @@ _ASYNC_DRIVERS = {
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
 
-# Execution option the unit of work sets on a connection that is about to write, so that SQLite takes
-# its write lock when the transaction begins instead of failing later when a read upgrades to a write.
-SQLITE_BEGIN_IMMEDIATE = "orders_sqlite_begin_immediate"
+# Execution option naming the statement that begins a SQLite transaction (see _on_begin); None begins
+# none, and each statement then runs on its own.
+SQLITE_BEGIN = "orders_sqlite_begin"
+
+# How a unit of work's session gets its connection. Writers: SQLite takes its write lock when the
+# transaction begins (BEGIN IMMEDIATE) instead of failing later when a read upgrades to a write.
+# Readers run single SELECTs, each of which reads one consistent snapshot: no transaction around them,
+# so no BEGIN and ROLLBACK round trips (PostgreSQL autocommit; on SQLite, no BEGIN).
+SQLITE_WRITE_OPTIONS = {SQLITE_BEGIN: "BEGIN IMMEDIATE"}
+SQLITE_READ_OPTIONS = {SQLITE_BEGIN: None}
+POSTGRES_WRITE_OPTIONS: dict[str, Any] = {}
+POSTGRES_READ_OPTIONS = {"isolation_level": "AUTOCOMMIT"}
 
 
 def async_url(raw: str) -> URL:
@@ -61,34 +68,35 @@ def _sqlite_in_memory(url: URL) -> bool:
 def create_engine(settings: Settings) -> AsyncEngine:
     url = async_url(settings.db_url)
     if is_sqlite(url):
-        return _create_sqlite_engine(url, settings)
-    engine = create_async_engine(
-        url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
-        # No pool_pre_ping: for asyncpg it costs three round trips per checkout (BEGIN, a no-op
-        # statement, ROLLBACK), more than the request's own query. _replace_closed_connections
-        # catches the same dead connections without a round trip.
-        pool_recycle=1800,
-        connect_args={
-            "timeout": settings.db_connect_timeout,
-            "command_timeout": settings.db_statement_timeout,
-            "server_settings": {"application_name": "orders-app"},
-        },
-    )
-    event.listen(engine.sync_engine, "checkout", _replace_closed_connections)
+        engine = _create_sqlite_engine(url, settings)
+    else:
+        engine = create_async_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+            # No pool_pre_ping: for asyncpg it costs three round trips per checkout (BEGIN, a no-op
+            # statement, ROLLBACK), more than the request's own query. _replace_closed_connections
+            # catches the same dead connections without a round trip.
+            pool_recycle=1800,
+            connect_args={
+                "timeout": settings.db_connect_timeout,
+                "command_timeout": settings.db_statement_timeout,
+                "server_settings": {"application_name": "orders-app"},
+            },
+        )
+        event.listen(engine.sync_engine, "checkout", _replace_closed_connections)
     return engine
 
 
 def _replace_closed_connections(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """Hand out no connection that the server has already closed (restart, failover, idle kill).
 
-    A server that goes away closes its sockets, and asyncpg notices on the event loop as soon as that
-    happens, so asking the driver is enough and costs nothing. DisconnectionError makes the pool
-    discard this connection and check out another (up to three times), so the request never sees it.
-    A connection that dies silently (a network partition with no FIN) is still only found by its
-    first statement, which then fails with 503 and invalidates the pool.
+    The one place that asks the driver itself (asyncpg's is_closed()): a server that goes away closes
+    its sockets, and asyncpg notices on the event loop as soon as that happens, so this costs no round
+    trip. DisconnectionError makes the pool discard this connection and check out another (up to three
+    times), so the request never sees it. A connection that dies silently (a network partition with no
+    FIN) is still only found by its first statement, which then fails with 503 and is discarded.
     """
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("the server closed this pooled connection")
@@ -107,8 +115,8 @@ def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:
             max_overflow=SQLITE_POOL_SIZE,
             pool_timeout=settings.db_pool_timeout,
             # No ROLLBACK when a connection goes back to the pool (each one a hop to the connection's
-            # thread): every transaction here is SQLAlchemy's own, and closing the Connection that
-            # began it (Database.checkin, or leaving `engine.connect()`) has already rolled it back.
+            # thread): every transaction here is SQLAlchemy's own, and closing the session or the
+            # Connection that began it has already rolled it back.
             pool_reset_on_return=None,
         )
     engine = create_async_engine(url, **options)
@@ -126,17 +134,19 @@ def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        begin = connection.get_execution_options().get(SQLITE_BEGIN, "BEGIN")
+        if begin is not None:
+            connection.exec_driver_sql(begin)
 
     return engine
 
 
 @dataclass(slots=True)
 class Database:
-    """Everything the process shares for database access: one engine and pool for its lifetime."""
+    """Everything the process shares for database access: one engine, pool and session factory."""
 
     engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
     # SQLite allows one writer at a time. Writers of this process queue on this lock instead of
     # spinning in SQLite's busy handler; other processes are still covered by the busy timeout.
     write_lock: asyncio.Lock | None
@@ -146,18 +156,18 @@ class Database:
     # (a 503 after 5 s) while p50 was 50 ms. asyncio.Semaphore hands permits out in arrival order.
     checkout_gate: asyncio.Semaphore
     checkout_timeout: float
-    _compiled_reads: dict[Select[Any], CompiledRead] = field(default_factory=dict)
 
     @property
     def is_sqlite(self) -> bool:
         return self.write_lock is not None
 
-    def compiled(self, statement: Select[Any]) -> CompiledRead:
-        """`statement` compiled for this engine's dialect, once per process (statements are module-level)."""
-        read = self._compiled_reads.get(statement)
-        if read is None:
-            read = self._compiled_reads[statement] = CompiledRead(statement, self.engine.dialect)
-        return read
+    @property
+    def write_options(self) -> dict[str, Any]:
+        return SQLITE_WRITE_OPTIONS if self.is_sqlite else POSTGRES_WRITE_OPTIONS
+
+    @property
+    def read_options(self) -> dict[str, Any]:
+        return SQLITE_READ_OPTIONS if self.is_sqlite else POSTGRES_READ_OPTIONS
 
     async def wait_for_turn(self) -> None:
         """Take one of the pool's connection permits, waiting in line for at most `checkout_timeout`.
@@ -178,25 +188,6 @@ class Database:
     def end_turn(self) -> None:
         self.checkout_gate.release()
 
-    async def connect(self) -> AsyncConnection:
-        """A pooled connection for SQLAlchemy statements and transactions."""
-        with reported_as_unavailable():
-            return await self.engine.connect()
-
-    async def raw_connection(self) -> PoolProxiedConnection:
-        """A pooled connection without SQLAlchemy's Connection around it, for CompiledRead.
-
-        Return it with `release_raw()`.
-        """
-        with reported_as_unavailable():
-            return await self.engine.raw_connection()
-
-    async def release_raw(self, connection: PoolProxiedConnection, *, invalidate: bool = False) -> None:
-        """Back to the pool, or discarded when it failed in a way that may have left it broken."""
-        # Returning a connection may have to await the driver (closing a surplus connection), which
-        # SQLAlchemy's async adaptation only allows inside greenlet_spawn.
-        await greenlet_spawn(connection.invalidate if invalidate else connection.close)
-
     async def ping(self) -> None:
         """Run a trivial query; DatabaseUnavailable when the database cannot answer it."""
         with reported_as_unavailable():
@@ -208,13 +199,16 @@ class Database:
 
 
 def open_database(settings: Settings) -> Database:
-    """Create the engine. Nothing connects until the first query."""
+    """Create the engine and the session factory. Nothing connects until the first query."""
     engine = create_engine(settings)
     sqlite = engine.dialect.name == "sqlite"
     pool_bound = settings.db_pool_size + max(settings.db_max_overflow, 0)
     connections = 2 * SQLITE_POOL_SIZE if sqlite else pool_bound
     return Database(
         engine=engine,
+        # Objects stay readable after commit (the use case returns the order it just saved) without a
+        # reload; the repository flushes explicitly, so autoflush before each query would only cost.
+        sessions=async_sessionmaker(engine, expire_on_commit=False, autoflush=False),
         write_lock=asyncio.Lock() if sqlite else None,
         checkout_gate=asyncio.Semaphore(max(connections, 1)),
         checkout_timeout=settings.db_pool_timeout,

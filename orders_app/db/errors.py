@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-# asyncpg's names for "the server is going away or not accepting connections yet".
-_UNAVAILABLE_DRIVER_ERRORS = {
-    "CannotConnectNowError",
-    "AdminShutdownError",
-    "CrashShutdownError",
-    "ConnectionDoesNotExistError",
-    "ConnectionFailureError",
-    "TooManyConnectionsError",
-    "QueryCanceledError",
-}
+# PostgreSQL SQLSTATE classes that mean "not now" rather than "not this statement": connection
+# exceptions (08), insufficient resources such as too many connections (53), operator intervention
+# such as a shutdown, a server still starting or a cancelled statement (57).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
 
 
 class DatabaseUnavailable(Exception):
@@ -42,28 +35,18 @@ def reported_as_unavailable() -> Iterator[None]:
 
 
 def is_unavailability(error: BaseException) -> bool:
-    """Whether `error` means the database is unreachable or overloaded, rather than a bug of ours."""
+    """Whether `error` means the database is unreachable or overloaded, rather than a bug of ours.
+
+    Errors of statements arrive wrapped by SQLAlchemy: a connection the dialect found closed is
+    `connection_invalidated`; SQLite's "database is locked" and I/O failures are OperationalError.
+    """
     if isinstance(error, (OSError, TimeoutError, PoolTimeoutError)):
-        # Refused or reset connections, unresolvable host names, connect and command timeouts.
+        # Refused or reset connections, unresolvable host names, connect and statement timeouts,
+        # and the pool's own wait.
         return True
     if isinstance(error, DBAPIError):
         if error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError)):
             return True
-        return _driver_unavailability(error.orig)
-    # Raised by the driver itself: reads run on the driver's connection, below SQLAlchemy's execution
-    # layer (CompiledRead), so nothing wraps their errors.
-    return _driver_unavailability(error)
-
-
-def _driver_unavailability(error: BaseException | None) -> bool:
-    if error is None:
-        return False
-    if isinstance(error, sqlite3.OperationalError):
-        # Locked, busy, or an I/O failure: what SQLAlchemy wraps as OperationalError above.
-        return True
-    cause = error.__cause__
-    names = {type(error).__name__, type(cause).__name__}
-    if names & _UNAVAILABLE_DRIVER_ERRORS:
-        return True
-    # asyncpg's InterfaceError("connection is closed") for a connection the server has dropped.
-    return type(error).__name__ == "InterfaceError" and type(error).__module__.startswith("asyncpg")
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
+    return False

@@ -1,73 +1,58 @@
-"""The orders repository: domain objects in, domain objects out; every query is scoped to an owner."""
+"""The orders repository on the unit of work's session: domain objects in, domain objects out.
+
+Every query is scoped to an owner. Writes go through the ORM (OrderRecord and its items, flushed by
+the unit of work's commit). Reads that only answer a request (get one, list a page) are Core SELECTs
+executed through the same session and turned straight into domain objects: loading ORM records for
+them, only to convert and drop them, costs more than the query (docs/bench.md).
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import (
-    CursorResult,
-    Executable,
-    Integer,
-    Select,
-    and_,
-    bindparam,
-    delete,
-    insert,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Integer, Select, and_, bindparam, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
-from orders_app.db.driver_reads import CompiledRead
 from orders_app.db.tables import OrderItemRecord, OrderRecord, order_items_table, orders_table
 from orders_app.domain.orders import Order, OrderItem, Size, Status
 
-_ORDER_COLUMNS = (OrderRecord.id, OrderRecord.status, OrderRecord.created)
-_ITEM_COLUMNS = (
-    OrderItemRecord.order_id,
-    OrderItemRecord.product,
-    OrderItemRecord.size,
-    OrderItemRecord.quantity,
-)
+_orders = orders_table.c
+_items = order_items_table.c
 
-# The read statements are built once, with bound parameters, instead of on every call: building a
-# SELECT and its cache key costs more CPU than SQLite needs to answer it (see docs/bench.md).
-
-
+# Statements are built once, with bound parameters, instead of on every call: building a SELECT and
+# its cache key costs more CPU than SQLite needs to answer it (docs/bench.md). Table columns rather
+# than mapped attributes keep the read statements plain Core, which the session passes straight to
+# its connection.
 _GET_ORDER = (
-    select(*_ORDER_COLUMNS, *_ITEM_COLUMNS[1:])
-    .join(OrderItemRecord, OrderItemRecord.order_id == OrderRecord.id)
-    .where(OrderRecord.id == bindparam("order_id"), OrderRecord.owner == bindparam("owner"))
-    .order_by(OrderItemRecord.position)
+    select(_orders.id, _orders.status, _orders.created, _items.product, _items.size, _items.quantity)
+    .join(order_items_table, _items.order_id == _orders.id)
+    .where(_orders.id == bindparam("order_id"), _orders.owner == bindparam("owner"))
+    .order_by(_items.position)
 )
 
-# PostgreSQL writers take the order's row lock with this before reading the order (see get()).
-_LOCK_ORDER = (
-    select(OrderRecord.id)
+# For a read-modify-write: the order's record and, in a second statement, its items. On PostgreSQL
+# the first statement also locks the order's row (FOR UPDATE; SQLite renders none and relies on the
+# unit of work's BEGIN IMMEDIATE). Lock first, then read the items: a READ COMMITTED statement that
+# waits for a row lock re-reads only the locked row once it gets it, while rows it joins keep its
+# older snapshot, so one joined SELECT … FOR UPDATE could return the previous writer's old items. The
+# selectin statement that follows takes a new snapshot and sees them.
+_LOAD_FOR_UPDATE = (
+    select(OrderRecord)
     .where(OrderRecord.id == bindparam("order_id"), OrderRecord.owner == bindparam("owner"))
-    .with_for_update()
+    .options(selectinload(OrderRecord.items))
+    .with_for_update(of=OrderRecord)
 )
 
 
-# Writes, likewise built once: a statement built per call was a third of a POST's CPU (its values()
-# clause and cache key), against a dictionary of parameters for one built here.
+# A new order is two Core INSERTs through the session (the items as one executemany): the same SQL
+# the ORM's flush would send, without building and tracking records that are never read again.
 _INSERT_ORDER = insert(orders_table)
 _INSERT_ITEMS = insert(order_items_table)
-# (An UPDATE's bound parameters must not share a column's name: SQLAlchemy reserves those for SET.)
-_UPDATE_STATUS = (
-    update(orders_table)
-    .where(orders_table.c.id == bindparam("order_id"), orders_table.c.owner == bindparam("order_owner"))
-    .values(status=bindparam("new_status"))
-)
-_DELETE_ITEMS = delete(order_items_table).where(order_items_table.c.order_id == bindparam("order_id"))
-_DELETE_ORDER = delete(orders_table).where(
-    orders_table.c.id == bindparam("order_id"), orders_table.c.owner == bindparam("owner")
-)
 
 
 @cache
@@ -77,87 +62,61 @@ def _list_statement(cancelled: bool | None, paged: bool) -> Select[Any]:
     The page itself is chosen in a subquery: newest first, ties broken by id, `paged` continuing
     after (before_created, before_id). Its items are joined to it, in the same order.
     """
-    page = select(*_ORDER_COLUMNS).where(OrderRecord.owner == bindparam("owner"))
+    page = select(_orders.id, _orders.status, _orders.created).where(_orders.owner == bindparam("owner"))
     if cancelled is True:
-        page = page.where(OrderRecord.status == Status.CANCELLED.value)
+        page = page.where(_orders.status == Status.CANCELLED.value)
     elif cancelled is False:
-        page = page.where(OrderRecord.status != Status.CANCELLED.value)
+        page = page.where(_orders.status != Status.CANCELLED.value)
     if paged:
-        created = bindparam("before_created", type_=OrderRecord.created.type)
+        created = bindparam("before_created", type_=_orders.created.type)
         page = page.where(
             or_(
-                OrderRecord.created < created,
-                and_(OrderRecord.created == created, OrderRecord.id < bindparam("before_id")),
+                _orders.created < created,
+                and_(_orders.created == created, _orders.id < bindparam("before_id")),
             )
         )
     chosen = (
-        page.order_by(OrderRecord.created.desc(), OrderRecord.id.desc())
+        page.order_by(_orders.created.desc(), _orders.id.desc())
         .limit(bindparam("limit", type_=Integer))
         .subquery("page")
     )
     return (
-        select(chosen.c.id, chosen.c.status, chosen.c.created, *_ITEM_COLUMNS[1:])
-        .join(OrderItemRecord, OrderItemRecord.order_id == chosen.c.id)
-        .order_by(chosen.c.created.desc(), chosen.c.id.desc(), OrderItemRecord.position)
+        select(chosen.c.id, chosen.c.status, chosen.c.created, _items.product, _items.size, _items.quantity)
+        .join(order_items_table, _items.order_id == chosen.c.id)
+        .order_by(chosen.c.created.desc(), chosen.c.id.desc(), _items.position)
     )
 
 
-class Connections(Protocol):
-    """Where the repository gets its connection from (the unit of work), only when it needs one."""
+class SqlOrderRepository:
+    """Orders on one AsyncSession, which belongs to the unit of work that made this repository."""
 
-    @property
-    def writing(self) -> bool: ...
+    def __init__(self, session: AsyncSession, *, read_options: Mapping[str, Any]) -> None:
+        self._session = session
+        self._read_options = read_options
+        self._writing = False
+        # Records loaded for update in this unit of work, by order id: save() and remove() change these.
+        self._records: dict[uuid.UUID, OrderRecord] = {}
 
-    async def connection(self) -> AsyncConnection: ...
-
-    async def driver_connection(self) -> Any: ...
-
-
-class OrderRepository:
-    """Reads outside a transaction run on the driver's connection (CompiledRead); inside one, and
-    every write, through SQLAlchemy, which begins the transaction on the first statement."""
-
-    def __init__(
-        self,
-        connections: Connections,
-        compiled: Callable[[Select[Any]], CompiledRead],
-        *,
-        lock_rows: bool,
-    ) -> None:
-        self._connections = connections
-        self._compiled = compiled
-        # PostgreSQL locks the order's row for the rest of the transaction (SELECT … FOR UPDATE);
-        # SQLite has no row locks and relies on the unit of work's BEGIN IMMEDIATE instead.
-        self._lock_rows = lock_rows
-
-    async def _execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
-        connection = await self._connections.connection()
-        return await connection.execute(statement, parameters)
-
-    async def _rows(self, statement: Select[Any], parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
-        if self._connections.writing:
-            rows: Sequence[Sequence[Any]] = (await self._execute(statement, parameters)).all()
-            return rows
-        # A single SELECT needs no transaction of its own: it reads one consistent snapshot.
-        driver_connection = await self._connections.driver_connection()
-        return await self._compiled(statement).fetch(driver_connection, parameters)
+    def allow_writes(self) -> None:
+        """Called by the unit of work once its session holds a transaction that may write."""
+        self._writing = True
 
     async def add(self, order: Order) -> None:
-        await self._execute(
-            _INSERT_ORDER,
-            {"id": order.id, "owner": order.owner, "status": order.status.value, "created": order.created},
-        )
-        await self._insert_items(order.id, order.items)
+        self._require_writing()
+        session = self._session
+        row = {"id": order.id, "owner": order.owner, "status": order.status.value, "created": order.created}
+        await session.execute(_INSERT_ORDER, row)
+        await session.execute(_INSERT_ITEMS, _item_rows(order.id, order.items))
 
     async def get(self, owner: str, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
         parameters = {"order_id": order_id, "owner": owner}
-        # Lock in one statement, read in the next. A READ COMMITTED statement that waits for a row lock
-        # re-reads only the locked row once it gets it; rows it joins (the items) stay as of its
-        # snapshot, taken before the writer it waited for committed, so a joined SELECT ... FOR UPDATE
-        # could return the previous items. The next statement's snapshot sees them.
-        locking = for_update and self._lock_rows
-        if locking and (await self._execute(_LOCK_ORDER, parameters)).first() is None:
-            return None
+        if for_update:
+            self._require_writing()
+            record = (await self._session.scalars(_LOAD_FOR_UPDATE, parameters)).one_or_none()
+            if record is None:
+                return None
+            self._records[record.id] = record
+            return _order_from_record(record)
         orders = _orders_from_rows(owner, await self._rows(_GET_ORDER, parameters))
         return orders[0] if orders else None
 
@@ -177,32 +136,60 @@ class OrderRepository:
         return _orders_from_rows(owner, rows)
 
     async def save(self, order: Order, *, items_changed: bool) -> None:
-        await self._execute(
-            _UPDATE_STATUS,
-            {"order_id": order.id, "order_owner": order.owner, "new_status": order.status.value},
-        )
+        record = self._loaded(order)
+        record.status = order.status.value
         if items_changed:
-            await self._execute(_DELETE_ITEMS, {"order_id": order.id})
-            await self._insert_items(order.id, order.items)
+            # Items at the same position become UPDATEs, the rest INSERTs or DELETEs (one flush).
+            record.items = _item_records(order.id, order.items)
 
     async def remove(self, order: Order) -> None:
-        # Items go with the order through ON DELETE CASCADE.
-        await self._execute(_DELETE_ORDER, {"order_id": order.id, "owner": order.owner})
+        await self._session.delete(self._loaded(order))
 
-    async def _insert_items(self, order_id: uuid.UUID, items: Sequence[OrderItem]) -> None:
-        await self._execute(
-            _INSERT_ITEMS,
-            [
-                {
-                    "order_id": order_id,
-                    "position": position,
-                    "product": item.product,
-                    "size": item.size.value,
-                    "quantity": item.quantity,
-                }
-                for position, item in enumerate(items)
-            ],
-        )
+    async def _rows(self, statement: Select[Any], parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        session = self._session
+        if not session.in_transaction():
+            # A unit of work that only reads: its session's connection runs each SELECT on its own.
+            await session.connection(execution_options=self._read_options)
+        rows: Sequence[Sequence[Any]] = (await session.execute(statement, parameters)).all()
+        return rows
+
+    def _loaded(self, order: Order) -> OrderRecord:
+        self._require_writing()
+        record = self._records.get(order.id)
+        if record is None:
+            raise RuntimeError(f"order {order.id} was not loaded for update in this unit of work")
+        return record
+
+    def _require_writing(self) -> None:
+        if not self._writing:
+            raise RuntimeError("call the unit of work's begin_write() before changing or locking orders")
+
+
+def _item_rows(order_id: uuid.UUID, items: Sequence[OrderItem]) -> list[dict[str, Any]]:
+    return [
+        {
+            "order_id": order_id,
+            "position": position,
+            "product": item.product,
+            "size": item.size.value,
+            "quantity": item.quantity,
+        }
+        for position, item in enumerate(items)
+    ]
+
+
+def _item_records(order_id: uuid.UUID, items: Sequence[OrderItem]) -> list[OrderItemRecord]:
+    return [OrderItemRecord(**row) for row in _item_rows(order_id, items)]
+
+
+def _order_from_record(record: OrderRecord) -> Order:
+    return Order(
+        id=record.id,
+        owner=record.owner,
+        status=_STATUSES[record.status],
+        created=record.created,
+        items=[OrderItem(product=i.product, size=_SIZES[i.size], quantity=i.quantity) for i in record.items],
+    )
 
 
 def _orders_from_rows(owner: str, rows: Sequence[Sequence[Any]]) -> list[Order]:

@@ -1,4 +1,7 @@
-"""Tables for orders and their items. Constraints live in the schema too, not only in the API."""
+"""ORM models and tables for orders and their items. Constraints live in the schema too, not only in the API.
+
+The domain classes stay unmapped: the repository converts between these records and them.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     Uuid,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from orders_app.domain.orders import Size, Status
 
@@ -77,6 +80,14 @@ class OrderRecord(Base):
     owner: Mapped[str] = mapped_column(String(OWNER_MAX_LENGTH), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # Replacing the list replaces the items (delete-orphan); deleting the order leaves its items to the
+    # schema's ON DELETE CASCADE (passive_deletes) instead of a DELETE per item.
+    items: Mapped[list[OrderItemRecord]] = relationship(
+        order_by="OrderItemRecord.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
 
     __table_args__ = (
         CheckConstraint(_in("status", Status), name="status_known"),

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from litestar.testing import AsyncTestClient
 
-from orders_app.app import create_app
+from orders_app.app import create_app, create_asgi_app
 from orders_app.auth.keys import KeyConfigError, KeyPair, create_key_pair, load_private_key
 from orders_app.auth.tokens import InvalidToken, JwksKeys, mint_token
 from orders_app.settings import DEFAULT_AUDIENCE
@@ -99,7 +99,7 @@ def rotated_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
 @asynccontextmanager
 async def jwks_app(backend: Backend, keys: KeyPair, url: str, **overrides: Any) -> AsyncIterator[Any]:
     settings = app_settings(backend, keys, jwt_public_key_file=None, jwt_jwks_url=url, **overrides)
-    async with AsyncTestClient(create_app(settings)) as client:
+    async with AsyncTestClient(create_asgi_app(settings)) as client:
         yield client
 
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from litestar.testing import AsyncTestClient
 
-from orders_app.app import create_app
+from orders_app.app import create_app, create_asgi_app
 from orders_app.auth.keys import KeyConfigError, KeyPair, create_key_pair, load_private_key, load_public_key
 from orders_app.auth.tokens import mint_token
 from orders_app.settings import DEFAULT_AUDIENCE
@@ -22,7 +22,7 @@ from tests.conftest import Backend, app_settings, skip_or_fail
 
 async def status_with(backend: Backend, keys: KeyPair, key_file: Path, token: str) -> int:
     settings = app_settings(backend, keys, jwt_public_key_file=key_file)
-    async with AsyncTestClient(create_app(settings)) as client:
+    async with AsyncTestClient(create_asgi_app(settings)) as client:
         response = await client.get("/orders", headers={"Authorization": f"Bearer {token}"})
     return response.status_code
 

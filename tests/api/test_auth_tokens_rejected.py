@@ -24,7 +24,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orders_app.api.errors import EXCEPTION_HANDLERS
-from orders_app.app import create_app
+from orders_app.app import create_asgi_app
 from orders_app.auth.keys import KeyPair, create_key_pair, load_private_key
 from orders_app.auth.tokens import DESCRIPTIONS, InvalidToken, mint_token
 from orders_app.settings import DEFAULT_AUDIENCE
@@ -296,7 +296,8 @@ async def test_clock_skew_leeway(
 
 @pytest.fixture(scope="module")
 async def issuer_client(backend: Backend, keys: KeyPair) -> Any:
-    async with AsyncTestClient(create_app(app_settings(backend, keys, jwt_issuer=ISSUER))) as test_client:
+    served = create_asgi_app(app_settings(backend, keys, jwt_issuer=ISSUER))
+    async with AsyncTestClient(served) as test_client:
         yield test_client
 
 

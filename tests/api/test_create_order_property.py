@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft4Validator
 from litestar.testing import TestClient
 
-from orders_app.app import create_app
+from orders_app.app import create_asgi_app
 from tests.conftest import Backend, TokenMinter, app_settings
 from tests.factories import new_user
 
@@ -114,7 +114,7 @@ anything = st.one_of(near_valid, json_values, from_schema(CREATE_ORDER)).filter(
 def _client_as_new_user(
     backend: Backend, keys: Any, token_for: TokenMinter
 ) -> tuple[TestClient[Any], dict[str, str]]:
-    client = TestClient(create_app(app_settings(backend, keys)))
+    client = TestClient(create_asgi_app(app_settings(backend, keys)))
     return client, {"Authorization": f"Bearer {token_for(new_user('prop'))}"}
 
 

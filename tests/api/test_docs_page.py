@@ -12,19 +12,20 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from litestar.types import ASGIApp
 from swagger_ui_bundle import swagger_ui_path
 
 from orders_app.api.docs import ASSETS_PATH, DOCS_PATH, accepts_gzip
-from orders_app.app import create_app
+from orders_app.app import create_asgi_app
 from orders_app.settings import Settings
 
 PACKAGE_DIR = Path(str(swagger_ui_path))
 ONE_YEAR = 365 * 24 * 3600
 
 
-def _app(tmp_path: Path, keys: Any, **overrides: Any) -> Litestar:
+def _app(tmp_path: Path, keys: Any, **overrides: Any) -> ASGIApp:
     # Authentication is on (a real public key): the page and its assets must not need a token.
-    return create_app(
+    return create_asgi_app(
         Settings(
             db_url=f"sqlite:///{tmp_path / 'orders.db'}",
             jwt_public_key_file=keys.public_key,

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from orders_app.app import create_app
+from orders_app.app import create_asgi_app
 from orders_app.settings import Settings
 
 
@@ -30,7 +30,7 @@ async def test_readiness_is_503_with_detail_when_the_database_is_unreachable(key
         jwt_public_key_file=keys.public_key,
         db_connect_timeout=2,
     )
-    async with AsyncTestClient(create_app(settings)) as unreachable:
+    async with AsyncTestClient(create_asgi_app(settings)) as unreachable:
         ready = await unreachable.get("/health/ready")
         live = await unreachable.get("/health/live")
     assert ready.status_code == 503

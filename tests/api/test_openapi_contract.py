@@ -118,3 +118,26 @@ def test_every_orders_operation_requires_the_bearer_scheme_and_documents_401() -
                 assert "401" in operation["responses"], f"{method} {path} lacks 401"
             else:
                 assert operation.get("security") == [], f"{method} {path} should be public"
+
+
+def test_operations_that_take_a_body_take_json_only_and_document_415(app: Litestar) -> None:
+    from orders_app.api import schemas
+
+    documented_with_body = set()
+    for path, item in CONTRACT["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            takes_body = "requestBody" in operation
+            assert ("415" in operation["responses"]) == takes_body, f"{method} {path}: 415 iff a body"
+            if takes_body:
+                assert set(operation["requestBody"]["content"]) == {schemas.JSON_MEDIA_TYPE}
+                documented_with_body.add(operation["operationId"])
+    handlers_with_body = {
+        handler.operation_id
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if "data" in handler.parsed_fn_signature.parameters
+    }
+    assert handlers_with_body == documented_with_body
+    assert CONTRACT["components"]["responses"]["UnsupportedMediaType"]["content"]["application/json"]

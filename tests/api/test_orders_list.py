@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -130,3 +132,30 @@ async def test_a_cursor_we_did_not_issue_is_422(user: UserClient, cursor: str) -
 
 async def test_the_maximum_page_size_is_accepted(user: UserClient) -> None:
     assert (await user.get("/orders?limit=100")).status_code == 200
+
+
+def _forged_cursor(position: str) -> str:
+    return base64.urlsafe_b64encode(f"{position}|{uuid.uuid4()}".encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "position",
+    # Well-formed timestamps whose instant in UTC lies outside what datetime can hold (OverflowError).
+    ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"],
+)
+async def test_a_forged_cursor_beyond_the_range_of_time_is_422(user: UserClient, position: str) -> None:
+    await user.create()
+    response = await user.get(f"/orders?cursor={_forged_cursor(position)}")
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == [
+        {"message": "cursor is not one this API issued", "key": "cursor", "source": "query"}
+    ]
+
+
+@pytest.mark.parametrize("position", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59.999999+00:00"])
+async def test_a_cursor_at_the_edge_of_time_is_a_valid_position(user: UserClient, position: str) -> None:
+    order = await user.create()
+    response = await user.get(f"/orders?cursor={_forged_cursor(position)}")
+    assert response.status_code == 200, response.text
+    expected = [order] if position.startswith("9999") else []
+    assert response.json()["orders"] == expected

@@ -85,3 +85,19 @@ async def test_a_body_over_the_size_limit_is_413_with_detail(user: UserClient) -
 async def test_unicode_products_round_trip(user: UserClient) -> None:
     order = await user.create({"order": [item(product="café con leche ☕ — 大")]})
     assert order["order"][0]["product"] == "café con leche ☕ — 大"
+
+
+INVALID_UTF8_BODY = b'{"order": [{"product": "lat\xffte", "size": "small", "quantity": 1}]}'
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+async def test_invalid_utf8_inside_a_json_string_is_422_with_detail(user: UserClient, method: str) -> None:
+    # msgspec reports this as a UnicodeDecodeError, not a DecodeError: it was a 500 with a traceback.
+    url = f"/orders/{(await user.create())['id']}" if method == "PUT" else "/orders"
+    response = await user.request(
+        method, url, content=INVALID_UTF8_BODY, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail[0]["source"] == "body"
+    assert "UTF-8" in detail[0]["message"]

@@ -113,3 +113,31 @@ async def test_the_schema_rejects_unknown_statuses_and_orphan_items(database: Da
             await connection.execute(
                 orders_table.update().where(orders_table.c.id == order.id).values(status="lost")
             )
+
+
+async def test_writes_and_locking_reads_are_refused_before_begin_write(database: Database) -> None:
+    """Without begin_write() a unit of work reads outside a transaction: a write there would not be atomic."""
+    from orders_app.domain.orders import Order
+
+    owner = new_user()
+    order = await use_cases.place_order(SqlUnitOfWork(database), owner, [OrderItem("a", Size.SMALL)])
+    async with SqlUnitOfWork(database) as uow:
+        with pytest.raises(RuntimeError, match="begin_write"):
+            await uow.orders.add(Order.place(owner, [OrderItem("b", Size.SMALL)]))
+        with pytest.raises(RuntimeError, match="begin_write"):
+            await uow.orders.get(owner, order.id, for_update=True)
+        assert await uow.orders.get(owner, order.id) == order
+        with pytest.raises(RuntimeError, match="before the unit of work's first statement"):
+            await uow.begin_write()
+    assert await _count_orders(database, owner) == 1
+
+
+async def test_replacing_items_with_fewer_and_more_keeps_their_order(database: Database) -> None:
+    owner = new_user()
+    three = [OrderItem("a", Size.SMALL), OrderItem("b", Size.MEDIUM, 2), OrderItem("c", Size.BIG, 3)]
+    order = await use_cases.place_order(SqlUnitOfWork(database), owner, three)
+    for items in ([OrderItem("z", Size.BIG, 9)], [*reversed(three), OrderItem("d", Size.SMALL, 4)]):
+        await use_cases.update_order(SqlUnitOfWork(database), owner, order.id, items)
+        assert (await use_cases.get_order(SqlUnitOfWork(database), owner, order.id)).items == items
+        page = await use_cases.list_orders(SqlUnitOfWork(database), owner, cancelled=None, limit=5)
+        assert page.orders[0].items == items

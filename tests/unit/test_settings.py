@@ -1,0 +1,73 @@
+"""Settings come from the environment into one typed object; a bad value is one line naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orders_app.settings import Settings, SettingsError
+
+
+def test_an_empty_environment_gives_the_documented_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings()
+    assert (settings.db_url, settings.db_pool_size, settings.db_pool_timeout) == (
+        "sqlite:///orders.db",
+        10,
+        5.0,
+    )
+    assert settings.development_keys
+    assert settings.effective_public_key_file == Path(".keys/public_key.pem")
+
+
+def test_values_are_parsed_to_their_types() -> None:
+    settings = Settings.from_env(
+        {
+            "DB_URL": "postgresql://db/orders",
+            "DB_POOL_SIZE": "3",
+            "DB_STATEMENT_TIMEOUT": "2.5",
+            "MIGRATE_ON_START": "off",
+            "AUTH_DISABLED": "YES",
+            "JWT_PUBLIC_KEY_FILE": "/run/secrets/jwt.pem",
+            "JWT_ISSUER": "",
+            "UNRELATED": "ignored",
+        }
+    )
+    assert settings.db_url == "postgresql://db/orders"
+    assert settings.db_pool_size == 3
+    assert settings.db_statement_timeout == 2.5
+    assert settings.migrate_on_start is False
+    assert settings.auth_disabled is True
+    assert settings.jwt_public_key_file == Path("/run/secrets/jwt.pem")
+    assert settings.effective_public_key_file == Path("/run/secrets/jwt.pem")
+    assert settings.jwt_issuer is None
+    assert not settings.development_keys
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "expected"),
+    [
+        ("DB_POOL_SIZE", "ten", "must be a positive number"),
+        ("DB_POOL_SIZE", "0", "must be a positive number"),
+        ("DB_POOL_SIZE", "2.5", "must be a positive number"),
+        ("DB_POOL_TIMEOUT", "-1", "must be a positive number"),
+        ("SQLITE_BUSY_TIMEOUT", "nan", "must be a positive number"),
+        ("MIGRATE_ON_START", "maybe", "must be true or false"),
+        ("ACCESS_LOG", "2", "must be true or false"),
+    ],
+)
+def test_a_malformed_value_is_one_line_naming_the_variable(variable: str, raw: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({variable: raw})
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(variable)
+    assert expected in message
+    assert repr(raw) in message
+
+
+def test_settings_are_read_only() -> None:
+    settings = Settings()
+    with pytest.raises(AttributeError):
+        settings.db_url = "sqlite:///other.db"  # type: ignore[misc]
