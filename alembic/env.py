@@ -1,21 +1,19 @@
-"""Alembic environment: async engine from DB_URL, one transaction, serialised on PostgreSQL."""
+"""Alembic environment: the connection `orders-app migrate` hands over, or one of its own for the alembic CLI.
+
+Either way the migrations run in one transaction behind the migration lock (orders_app.db.migrations).
+"""
 
 from __future__ import annotations
 
 import asyncio
 
 from alembic import context
-from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection
 
 from orders_app.db.engine import async_url
+from orders_app.db.migrations import hold_migration_lock, migration_engine
 from orders_app.db.tables import metadata
 from orders_app.settings import Settings
-
-# Any fixed number works; every orders-app process that migrates the same database uses this one, so
-# replicas started together wait for each other instead of racing to create the same tables.
-MIGRATION_LOCK_KEY = 0x0_0DE55_A11
 
 
 def _database_url() -> str:
@@ -32,15 +30,19 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        hold_migration_lock(connection)
         context.run_migrations()
 
 
 async def _run_online() -> None:
-    engine = create_async_engine(async_url(_database_url()), poolclass=NullPool)
+    settings = Settings.from_env()
+    engine = migration_engine(
+        async_url(_database_url()),
+        connect_timeout=settings.db_connect_timeout,
+        lock_wait=settings.db_wait_timeout,
+    )
     try:
-        async with engine.connect() as connection:
+        async with engine.begin() as connection:
             await connection.run_sync(_run)
     finally:
         await engine.dispose()
@@ -58,5 +60,8 @@ def _run_offline() -> None:
 
 if context.is_offline_mode():
     _run_offline()
+elif (shared := context.config.attributes.get("connection")) is not None:
+    # `orders-app migrate` (orders_app.db.migrations.upgrade_to_head): its connection, its transaction.
+    _run(shared)
 else:
     asyncio.run(_run_online())

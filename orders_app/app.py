@@ -6,7 +6,7 @@ import ipaddress
 import logging
 from urllib.parse import urlsplit
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import ASGIApp, ControllerRouterHandler
@@ -14,7 +14,7 @@ from litestar.types import ASGIApp, ControllerRouterHandler
 from orders_app.api.auth import Authenticator
 from orders_app.api.docs import docs_router
 from orders_app.api.errors import EXCEPTION_HANDLERS
-from orders_app.api.health import live, ready
+from orders_app.api.health import Readiness, live, ready, require_current_schema
 from orders_app.api.hooks import complete_allow_header
 from orders_app.api.middleware import AccessLog, ClientAborts, ConcurrencyLimit, SubjectLimit, stdout_lines
 from orders_app.api.openapi import openapi_router
@@ -109,7 +109,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # A new one per request over this app's database: a provider with no parameters to resolve.
         return SqlUnitOfWork(database)
 
-    route_handlers: list[ControllerRouterHandler] = [OrdersController, live, ready, openapi_router()]
+    route_handlers: list[ControllerRouterHandler] = [
+        # Orders answer 503 (with the readiness reason) until the schema is seen at this build's revision.
+        Router("/", route_handlers=[OrdersController], guards=[require_current_schema]),
+        live,
+        ready,
+        openapi_router(),
+    ]
     if settings.docs_enabled:
         route_handlers.append(docs_router())
     return Litestar(
@@ -125,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State(
             {
                 "database": database,
+                "readiness": Readiness(database, settings.readiness_cache_seconds),
                 "authenticator": authenticator,
                 "settings": settings,
                 "subject_limit": SubjectLimit(settings.max_concurrency_per_subject),

@@ -63,15 +63,23 @@ def _check_configuration(settings: Settings) -> None:
 
 
 def migrate(settings: Settings) -> None:
+    """Upgrade the schema, waiting up to DB_WAIT_TIMEOUT for the database to accept connections."""
     from orders_app.db.engine import async_url
-    from orders_app.db.migrations import upgrade_to_head
+    from orders_app.db.migrations import DatabaseNotReachable, upgrade_to_head
 
     try:
         url = async_url(settings.db_url)
     except SettingsError as error:
         raise StartupError(str(error)) from None
     try:
-        upgrade_to_head(settings.db_url)
+        upgrade_to_head(
+            settings.db_url,
+            wait_timeout=settings.db_wait_timeout,
+            connect_timeout=settings.db_connect_timeout,
+            sqlite_lock_wait=settings.db_wait_timeout,
+        )
+    except DatabaseNotReachable as error:
+        raise StartupError(str(error)) from None
     except Exception as error:
         raise StartupError(
             f"migration of {url.render_as_string(hide_password=True)} failed: "

@@ -84,6 +84,8 @@ class Settings:
     # Database ------------------------------------------------------------------------------------
     db_url: str = "sqlite:///orders.db"
     migrate_on_start: bool = True
+    # How long `migrate` (and `serve`'s start-up migration) retries a database that is not reachable yet.
+    db_wait_timeout: float = 60.0
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: float = 5.0
@@ -124,6 +126,8 @@ class Settings:
     max_concurrency_per_subject: int = 64
     # uvicorn's HTTP parser: auto (httptools when installed, as in the image), h11 or httptools.
     http_parser: str = "auto"
+    # Seconds a /health/ready answer is reused: a flood of probes costs one database query per period.
+    readiness_cache_seconds: float = 1.0
     # One JSON line per request on stdout (uvicorn's own access log is always off).
     access_log: bool = True
     log_level: str = "info"

@@ -15,6 +15,7 @@ from litestar.exceptions import (
 )
 from litestar.types import ExceptionHandlersMap
 
+from orders_app.api.health import NotReady
 from orders_app.api.middleware import CLIENT_CLOSED_STATUS, ClientDisconnected
 from orders_app.auth.tokens import InvalidToken, KeysUnavailable
 from orders_app.db.errors import DatabaseUnavailable
@@ -104,6 +105,11 @@ def _client_closed(_: Request[Any, Any, Any], _exc: ClientDisconnected) -> Respo
     return _json(CLIENT_CLOSED_STATUS, "client closed the connection")
 
 
+def _not_ready(_: Request[Any, Any, Any], exc: NotReady) -> Response[Any]:
+    # Not logged per request: the readiness check logs each change of state once.
+    return _json(503, str(exc), {"Retry-After": "2"})
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # Logged with its traceback for operators; the client only learns that it was our fault.
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -122,5 +128,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     KeysUnavailable: _keys_unavailable,
     DatabaseUnavailable: _database_unavailable,
     ClientDisconnected: _client_closed,
+    NotReady: _not_ready,
     Exception: _unexpected,
 }

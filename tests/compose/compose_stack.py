@@ -88,6 +88,7 @@ class ComposeStack:
     project: str
     env_file: Path
     env: dict[str, str] = field(repr=False)
+    leg: str = "docker-compose"
 
     @classmethod
     def create(
@@ -99,6 +100,7 @@ class ComposeStack:
         workdir: Path,
         project: str,
         variables: dict[str, str],
+        leg: str = "docker-compose",
     ) -> ComposeStack:
         env_file = workdir / "stack.env"
         env_file.write_text("".join(f"{name}={value}\n" for name, value in variables.items()))
@@ -118,7 +120,16 @@ class ComposeStack:
             "COMPOSE_DOCKER_CLI_BUILD": "1",
             "DOCKER_BUILDKIT": "1",
         }
-        return cls(command, engine, compose_file, project, env_file, env)
+        return cls(command, engine, compose_file, project, env_file, env, leg)
+
+    @property
+    def runs_healthchecks(self) -> bool:
+        """Whether the engine runs healthchecks by itself (podman 4.3 needs systemd timers for that)."""
+        return Path(self.engine).name == "docker"
+
+    @property
+    def is_podman_compose_1_0(self) -> bool:
+        return self.leg == "podman-compose-debian"
 
     def set_variables(self, **updates: str) -> None:
         """Change variables for the following commands (as a user would edit .env)."""
@@ -135,13 +146,31 @@ class ComposeStack:
     def compose(
         self, *args: str, timeout: float = 120, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        argv = [*self.command, "--project-name", self.project, "--file", str(self.compose_file)]
+        argv = [*self.command, "-p", self.project, "-f", str(self.compose_file)]
         # The variables are in the process environment either way; the env file also keeps a developer's
         # .env out, where the tool has the option (podman-compose 1.0 has not).
-        if self.command[0] != "podman-compose":
+        if not self.is_podman_compose_1_0:
             argv += ["--env-file", str(self.env_file)]
         argv += args
         return self._run(argv, timeout=timeout, check=check)
+
+    def up(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """`up ARGS` as this leg's users are told to run it (README, Compose)."""
+        # podman-compose >= 1.1 turns depends_on into podman's --requires; podman 4.3 then refuses to start a
+        # container once one it requires was recreated ("not found in input list"). --no-deps leaves that
+        # out; nothing here needs it, since every process waits for the database by itself.
+        extra = ["--no-deps"] if self.leg == "podman-compose-latest" else []
+        return self.compose("up", *args, *extra, timeout=timeout)
+
+    def start_only(self, *services: str) -> None:
+        """Start SERVICES and nothing else: not their dependencies, whatever state those are in."""
+        if self.is_podman_compose_1_0:
+            # podman-compose 1.0 ignores `up --no-deps`: create everything, then start the chosen ones.
+            self.up("--no-start")
+            self.engine_cmd("start", *(self.container_id(service) for service in services))
+        else:
+            # docker-compose 1.29's `up --no-start` would wait for the depends_on conditions: use --no-deps.
+            self.compose("up", "--detach", "--no-deps", *services, timeout=180)
 
     def engine_cmd(
         self, *args: str, timeout: float = 30, check: bool = True
@@ -229,7 +258,9 @@ class ComposeStack:
         return addresses[0]
 
     def logs(self, *services: str) -> str:
-        done = self.compose("logs", "--no-color", "--tail", "60", *services, check=False, timeout=30)
+        # podman-compose 1.0 has no --no-color (and prints none).
+        color = [] if Path(self.engine).name == "podman" else ["--no-color"]
+        done = self.compose("logs", *color, "--tail", "60", *services, check=False, timeout=30)
         return done.stdout[-6000:] + done.stderr[-2000:]
 
     def volumes(self) -> list[str]:
@@ -243,7 +274,7 @@ class ComposeStack:
 
     def teardown(self) -> None:
         """Remove containers, networks and every volume of the project, whatever state it is in."""
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False, timeout=120)
+        self.compose("down", "--volumes", "--timeout", "5", check=False, timeout=120)
         # Belt and braces: anything still labelled with the project (a half-created stack, a failed
         # `down`).
         leftovers = self.engine_cmd(
@@ -259,3 +290,9 @@ class ComposeStack:
         volumes = self.volumes()
         if volumes:
             self.engine_cmd("volume", "rm", "-f", *volumes, check=False)
+        # podman-compose 1.0 leaves the project's networks behind on `down`; each holds a CNI subnet.
+        networks = self.engine_cmd(
+            "network", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.project}", check=False
+        ).stdout.split()
+        if networks:
+            self.engine_cmd("network", "rm", "-f", *networks, check=False)
