@@ -26,6 +26,7 @@ from tests.publish.publish_support import (
     run_publish,
     run_registry,
 )
+from tests.publish.sbom_check import canonical, differences, kinds, python_packages, spdx_packages
 
 pytestmark = [pytest.mark.publish, pytest.mark.timeout(900)]
 
@@ -124,6 +125,28 @@ def probe_live(engine: EngineUnderTest, image: str, keys_dir: Path) -> None:
         engine("rm", "-f", "-v", name, check=False)
 
 
+def image_distributions(engine: EngineUnderTest, image: str) -> dict[str, str]:
+    """The Python distributions the image itself holds, as its own interpreter lists them."""
+    code = (
+        "import importlib.metadata as m, json; "
+        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+    )
+    result = engine("run", "--rm", "--entrypoint", "python", image, "-c", code, check=False)
+    assert result.returncode == 0, result.stderr
+    return {canonical(name): version for name, version in json.loads(result.stdout).items()}
+
+
+def check_sbom(stderr: str, project: Project, repo: str, pinned: str) -> Path:
+    """The SBOM publish wrote for this image: where it said, SPDX JSON, named after the repository."""
+    path = project.path / "dist" / "sbom" / f"{project.name}-{project.version}.spdx.json"
+    packages = spdx_packages(path)
+    assert f"SBOM of {pinned} (SPDX JSON, {len(packages)} packages): {path}" in stderr
+    assert json.loads(path.read_text())["name"] == repo
+    # The base image's Debian packages are there too, not only the venv.
+    assert kinds(packages)["deb"] > 50, kinds(packages)
+    return path
+
+
 @pytest.mark.parametrize("protected", [False, True], ids=["open", "htpasswd"])
 def test_publish_pull_by_tag_and_digest_and_run(
     request: pytest.FixtureRequest,
@@ -165,6 +188,7 @@ def test_publish_pull_by_tag_and_digest_and_run(
         pinned = result.stdout.strip()
         assert pinned.startswith(f"{repo}@sha256:"), result.stdout
         digest = pinned.partition("@")[2]
+        sbom = check_sbom(result.stderr, project, repo, pinned)
 
         # The registry's own view: exactly the three tags, all on the pushed manifest.
         assert registry.tags(path) == sorted(tags)
@@ -190,6 +214,8 @@ def test_publish_pull_by_tag_and_digest_and_run(
         assert labels["org.opencontainers.image.created"] == "2026-01-01T00:00:00Z"
 
         probe_live(engine, pinned, tmp_path)
+        # The SBOM names exactly the Python distributions of the image that was pulled back, by version.
+        assert differences(python_packages(spdx_packages(sbom)), image_distributions(engine, pinned)) == []
 
         # Same version again: refused before anything is built or pushed.
         again = run_publish(project, *args, env=env)

