@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "scenario.lua"
 RESULTS = ROOT / "bench" / "results"
 
+# The label of S2 against the METRICS_ENABLED=false twin (--metrics-cost).
+METRICS_OFF = "S2 metrics off"
+
 SCENARIOS: dict[str, tuple[str, str]] = {
     # name: (wrk scenario, description)
     "S0": ("hello", "bare Litestar JSON endpoint (ceiling)"),
@@ -77,6 +80,8 @@ class Options:
     out: Path
     smoke: bool
     peer: bool = True
+    # S2 also against a second server with METRICS_ENABLED=false, in the same rounds (docs/metrics.md).
+    metrics_cost: bool = False
 
 
 @dataclass
@@ -439,12 +444,23 @@ def measure(
             log_dir / f"{backend}-peer.log",
         )
     )
+    # The metrics-off twin (--metrics-cost) idles beside the measured server while the other is loaded.
+    metrics_off = Server(
+        f"orders-app ({backend}, metrics off)",
+        [sys.executable, "-m", "orders_app", "serve", "--workers", str(options.workers)],
+        {**env, "METRICS_ENABLED": "false"},
+        log_dir / f"{backend}-app-nometrics.log",
+    )
     servers = [hello, app] if peer_server is None else [hello, app, peer_server]
+    if options.metrics_cost:
+        servers.append(metrics_off)
     failures: list[str] = []
     result: dict[str, Any] = {"workers": options.workers}
     try:
         hello.start("/hello")
         app.start("/health/ready")
+        if options.metrics_cost:
+            metrics_off.start("/health/ready")
         if peer is not None and peer_server is not None:
             peer_server.start("/health")
             peer_ids = seed_peer(backend, peer)
@@ -454,6 +470,9 @@ def measure(
         targets: list[tuple[str, Server, Path, str]] = []
         for name in options.scenarios:
             targets.append((name, hello if name == "S0" else app, data, name))
+            if options.metrics_cost and name == "S2":
+                # Right after S2 with metrics on, in every round: drift hits both alike.
+                targets.append((name, metrics_off, data, METRICS_OFF))
             if peer is not None and peer_server is not None and name in PEER_SCENARIOS:
                 targets.append((name, peer_server, peer.data, f"peer {name}"))
         if options.warmup > 0:
@@ -484,6 +503,16 @@ def measure(
         for summary in [*scenarios.values(), *peer_scenarios.values()]:
             summary["ratio"] = summary["rps"] / ceiling if ceiling else None
         result["scenarios"] = scenarios
+        if METRICS_OFF in runs:
+            on, off = scenarios["S2"], summarise(runs[METRICS_OFF])
+            result["metrics_cost"] = {
+                "on": on,
+                "off": off,
+                "rps_cost": 1 - on["rps"] / off["rps"] if off["rps"] else None,
+                "cpu_cost": on["cpu_ms_per_request"] / off["cpu_ms_per_request"] - 1
+                if off["cpu_ms_per_request"]
+                else None,
+            }
         result["peak_rss_mb"] = app.peak_rss_mb()
         result["hello_peak_rss_mb"] = hello.peak_rss_mb()
         if peer_server is not None:
@@ -624,6 +653,13 @@ def print_table(report: dict[str, Any]) -> None:
         )
         if "against_peer" in result:
             print_against_peer(result)
+        if "metrics_cost" in result:
+            cost = result["metrics_cost"]
+            print(
+                f"S2 metrics on {cost['on']['rps']:.1f} req/s against off {cost['off']['rps']:.1f} req/s: "
+                f"throughput cost {cost['rps_cost']:.1%}, CPU per request {cost['cpu_cost']:+.1%} "
+                f"(p99 on {cost['on']['p99_ms']:.2f} ms, off {cost['off']['p99_ms']:.2f} ms)"
+            )
         if "scaling" in result:
             scaling = result["scaling"]
             print(
@@ -858,6 +894,11 @@ def parse_args(argv: list[str] | None) -> Options:
         default=os.environ.get("ORDERS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help="server on which a throwaway database is created and dropped",
     )
+    parser.add_argument(
+        "--metrics-cost",
+        action="store_true",
+        help="also run S2 against a server with METRICS_ENABLED=false, interleaved, and report the cost",
+    )
     parser.add_argument("--out", type=Path, help="results directory (default bench/results/<UTC time>)")
     parser.add_argument(
         "--smoke",
@@ -888,6 +929,7 @@ def parse_args(argv: list[str] | None) -> Options:
         out=args.out or RESULTS / (stamp + ("-smoke" if args.smoke else "")),
         smoke=args.smoke,
         peer=not args.no_peer,
+        metrics_cost=args.metrics_cost,
     )
     if args.smoke:
         options.duration, options.runs, options.warmup, options.scaling = 2, 1, 0, False

@@ -6,7 +6,7 @@ import ipaddress
 import logging
 from urllib.parse import urlsplit
 
-from litestar import Litestar, Router
+from litestar import Litestar, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import ASGIApp, ControllerRouterHandler
@@ -23,7 +23,17 @@ from orders_app.auth.keys import KeyConfigError, load_public_key
 from orders_app.auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
 from orders_app.db.engine import open_database
 from orders_app.db.unit_of_work import SqlUnitOfWork
+from orders_app.observability.metrics import (
+    OrderMetrics,
+    PoolMetrics,
+    RequestMetrics,
+    exposition,
+    forget_dead_workers,
+    shed,
+    worker_stopped,
+)
 from orders_app.process import tune_garbage_collector
+from orders_app.service.ports import NO_EVENTS, OrderEvents
 from orders_app.settings import Settings
 
 logger = logging.getLogger("orders_app")
@@ -90,6 +100,13 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+@get("/metrics", operation_id="metrics", sync_to_thread=False, include_in_schema=False)
+def metrics() -> Response[bytes]:
+    """Prometheus text format; outside the orders controller, so no bearer token is asked for."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """The Litestar application: routes, dependencies, hooks and the error map. Served via create_asgi_app."""
     settings = settings or Settings.from_env()
@@ -100,7 +117,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             authenticator.anonymous_subject,
         )
     # Creating the engine opens no connection; the pool fills on first use.
-    database = open_database(settings)
+    measured = settings.metrics_enabled
+    database = open_database(settings, PoolMetrics() if measured else None)
+    events: OrderEvents = OrderMetrics() if measured else NO_EVENTS
 
     async def dispose_database() -> None:
         await database.dispose()
@@ -108,6 +127,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     def unit_of_work() -> SqlUnitOfWork:
         # A new one per request over this app's database: a provider with no parameters to resolve.
         return SqlUnitOfWork(database)
+
+    def order_events() -> OrderEvents:
+        return events
 
     route_handlers: list[ControllerRouterHandler] = [
         # Orders answer 503 (with the readiness reason) until the schema is seen at this build's revision.
@@ -118,16 +140,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
     ]
     if settings.docs_enabled:
         route_handlers.append(docs_router())
+    if measured and settings.metrics_port is None:
+        route_handlers.append(metrics)
     return Litestar(
         route_handlers=route_handlers,
-        dependencies={"uow": Provide(unit_of_work, sync_to_thread=False)},
+        dependencies={
+            "uow": Provide(unit_of_work, sync_to_thread=False),
+            "events": Provide(order_events, sync_to_thread=False),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
         openapi_config=None,
         request_max_body_size=settings.max_body_bytes,
         before_send=[complete_allow_header],
-        on_startup=[tune_garbage_collector],
-        on_shutdown=[dispose_database],
+        on_startup=[forget_dead_workers, tune_garbage_collector],
+        on_shutdown=[dispose_database, worker_stopped],
         state=State(
             {
                 "database": database,
@@ -143,13 +170,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
 def serving_stack(app: Litestar) -> ASGIApp:
     """The one place where ASGI layers are put around the Litestar app: what is served, and what tests drive.
 
-    The in-flight limit and the access log must see every request, a 404 for an unknown path and a
-    405 included. Litestar runs its own middleware only for requests that matched a route (its
-    middleware stacks are built per route handler; litestar-org/litestar#175), so these two wrap
+    The in-flight limit, the request metrics and the access log must see every request, a 404 for an
+    unknown path and a 405 included. Litestar runs its own middleware only for requests that matched a
+    route (its middleware stacks are built per route handler; litestar-org/litestar#175), so these wrap
     the application from outside, as plain ASGI layers, with lifespan events passed through.
     """
     settings: Settings = app.state.settings
-    served: ASGIApp = ConcurrencyLimit(ClientAborts(app), settings.max_concurrency)
+    measured = settings.metrics_enabled
+    served: ASGIApp = ConcurrencyLimit(
+        ClientAborts(app),
+        settings.max_concurrency,
+        # A scrape during an overload is when it matters most.
+        exempt_prefixes=("/health/", "/metrics"),
+        on_refuse=(lambda: shed("concurrency")) if measured else None,
+    )
+    if measured:
+        served = RequestMetrics(served)
     if settings.access_log:
         served = AccessLog(served, stdout_lines())
     return served

@@ -100,7 +100,13 @@ def serve(args: argparse.Namespace) -> None:
     logger.info("orders-app listening on %s (contract at %s/openapi.yaml)", base, base)
     if settings.development_keys and not settings.auth_disabled:
         logger.info("get a development token with:  uv run orders-app token --sub alice")
-    run_server("orders_app.app:create_asgi_app", args.host, args.port, args.workers, settings)
+    from orders_app.observability.metrics import multiprocess_directory, serve_metrics
+
+    with multiprocess_directory(args.workers if settings.metrics_enabled else 1):
+        if settings.metrics_enabled and settings.metrics_port is not None:
+            serve_metrics(args.host, settings.metrics_port)
+            logger.info("metrics on http://%s:%d/metrics", args.host, settings.metrics_port)
+        run_server("orders_app.app:create_asgi_app", args.host, args.port, args.workers, settings)
 
 
 def run_server(factory: str, host: str, port: int, workers: int, settings: Settings) -> None:

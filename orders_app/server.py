@@ -23,6 +23,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from orders_app.api.middleware import SERVER_STATUS_KEY
+from orders_app.observability.metrics import shed_by_status
 from orders_app.settings import Settings, SettingsError
 
 PROBE_PREFIX = "/health/"
@@ -162,6 +163,8 @@ class _Deadlines:
         )
 
     def _refuse(self, status: int, detail: str) -> None:
+        # Before any application sees the request: RequestMetrics never counts these.
+        shed_by_status(status)
         self._stop_timers()
         self.transport.write(_error_response(status, detail))
         self.transport.close()

@@ -40,6 +40,15 @@ def _parse_positive(kind: Callable[[str], T]) -> Callable[[str, str], T]:
     return parse
 
 
+def _parse_optional_port(name: str, raw: str) -> int | None:
+    if not raw.strip():
+        return None
+    port = _parse_positive(int)(name, raw)
+    if port > 65535:
+        raise SettingsError(f"{name} must be a TCP port (1-65535), got {raw!r}")
+    return port
+
+
 def _parse_str(_name: str, raw: str) -> str:
     return raw
 
@@ -71,6 +80,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "str | None": _parse_optional_str,
     "bool": _parse_bool,
     "int": _parse_positive(int),
+    "int | None": _parse_optional_port,
     "float": _parse_positive(float),
     "Path": _parse_path,
     "Path | None": _parse_optional_path,
@@ -131,6 +141,12 @@ class Settings:
     # One JSON line per request on stdout (uvicorn's own access log is always off).
     access_log: bool = True
     log_level: str = "info"
+
+    # Observability -------------------------------------------------------------------------------
+    # GET /metrics (Prometheus text format, never behind the bearer token).
+    metrics_enabled: bool = True
+    # Serve /metrics on this port of the serve host instead of the main listener.
+    metrics_port: int | None = None
 
     # Documentation ---------------------------------------------------------------------------------
     # The interactive API reference at /docs (public, like /openapi.yaml); false answers 404 there.

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -53,8 +53,11 @@ def base_env(**extra: str) -> dict[str, str]:
 class LiveServer:
     """`orders-app serve` on a free port; stdout (the access log) and stderr go to files in `workdir`."""
 
-    def __init__(self, workdir: Path, env: Mapping[str, str], *, port: int | None = None) -> None:
+    def __init__(
+        self, workdir: Path, env: Mapping[str, str], *, port: int | None = None, args: Sequence[str] = ()
+    ) -> None:
         self.workdir = workdir
+        self.args = list(args)
         self.env = dict(env)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -68,7 +71,7 @@ class LiveServer:
         stderr = self.stderr_path.open("ab")
         self._files = [stdout, stderr]
         self.process = subprocess.Popen(
-            [*CLI, "serve", "--port", str(self.port)],
+            [*CLI, "serve", "--port", str(self.port), *self.args],
             cwd=self.workdir,
             env=self.env,
             stdout=stdout,

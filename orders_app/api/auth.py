@@ -11,6 +11,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from orders_app.api.middleware import SubjectLimit, send_overloaded
 from orders_app.auth.tokens import EMPTY, MISSING, NOT_BEARER, TOO_LARGE, InvalidToken, TokenVerifier
+from orders_app.observability.metrics import shed
 
 # An RS256 JWT with the usual claims is under 1 KiB; anything past this is refused before any base64,
 # JSON or signature work, so junk tokens cost no CPU (docs/limits.md).
@@ -65,6 +66,7 @@ class BearerAuthentication:
             await self._app(scope, receive, send)
             return
         if not limit.acquire(subject):
+            shed("subject")
             await send_overloaded(send, limit.headers, limit.body)
             return
         try:

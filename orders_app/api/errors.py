@@ -20,6 +20,7 @@ from orders_app.api.middleware import CLIENT_CLOSED_STATUS, ClientDisconnected
 from orders_app.auth.tokens import InvalidToken, KeysUnavailable
 from orders_app.db.errors import DatabaseUnavailable
 from orders_app.domain.errors import InvalidOrder, OrderNotFound, TransitionNotAllowed
+from orders_app.observability.metrics import AUTH_FAILURES, DB_UNAVAILABLE, auth_failure_reason
 from orders_app.service.cursor import InvalidCursor
 
 logger = logging.getLogger("orders_app.errors")
@@ -77,6 +78,7 @@ _CHALLENGE_SAFE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 def _unauthorized(_: Request[Any, Any, Any], exc: InvalidToken) -> Response[Any]:
     # Descriptions come from a fixed set (auth.tokens.DESCRIPTIONS); the check keeps a future slip,
     # say a quote or a newline, from ever splitting or forging the header.
+    AUTH_FAILURES.labels(auth_failure_reason(exc.description)).inc()
     error = exc.error if _CHALLENGE_SAFE.fullmatch(exc.error) else "invalid_token"
     challenge = f'Bearer realm="orders", error="{error}"'
     if _CHALLENGE_SAFE.fullmatch(exc.description):
@@ -90,6 +92,7 @@ def _keys_unavailable(_: Request[Any, Any, Any], exc: KeysUnavailable) -> Respon
 
 
 def _database_unavailable(request: Request[Any, Any, Any], exc: DatabaseUnavailable) -> Response[Any]:
+    DB_UNAVAILABLE.inc()
     cause = exc.__cause__
     logger.warning(
         "database unavailable on %s %s: %s",

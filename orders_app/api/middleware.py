@@ -23,6 +23,8 @@ import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
+from orders_app.observability.trace import trace_id_from
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
 
@@ -68,8 +70,9 @@ class AccessLog:
     """One JSON line per HTTP request, written after the response has been sent.
 
     The line carries method, path (without the query string: it is client input of unbounded size
-    and nothing an operator needs to follow a request), status, duration, request id and client
-    address. Headers and bodies are never logged, so a bearer token cannot end up in a log file.
+    and nothing an operator needs to follow a request), status, duration, request id, W3C trace id
+    (the caller's `traceparent`, else a new one) and client address. Headers and bodies are never
+    logged, so a bearer token cannot end up in a log file.
     Lines go to `write` as bytes, each ending in a newline; see stdout_lines().
     """
 
@@ -84,6 +87,7 @@ class AccessLog:
             return
         started = time.perf_counter()
         request_id = request_id_from(scope["headers"], self._new_id)
+        trace_id = trace_id_from(scope["headers"])
         header_value = request_id.encode("ascii")
         status = 0
         client_closed = False
@@ -125,6 +129,7 @@ class AccessLog:
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "request_id": request_id,
+                "trace_id": trace_id,
                 "client": client[0] if client else None,
                 # The client went away before the response (a dropped upload, a cancelled call):
                 # logged as status 499, never as a server error.
@@ -251,8 +256,10 @@ class ConcurrencyLimit:
         *,
         exempt_prefixes: tuple[str, ...] = ("/health/",),
         retry_after_seconds: int = 1,
+        on_refuse: Callable[[], object] | None = None,
     ) -> None:
         self._app = app
+        self._on_refuse = on_refuse
         self._limit = limit
         self._exempt_prefixes = exempt_prefixes
         self._headers, self._body = overloaded_response(OVERLOADED, retry_after_seconds)
@@ -264,6 +271,8 @@ class ConcurrencyLimit:
             await self._app(scope, receive, send)
             return
         if self.in_flight >= self._limit:
+            if self._on_refuse is not None:
+                self._on_refuse()
             await send_overloaded(send, self._headers, self._body)
             return
         self.in_flight += 1

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter, SkipValidation
 
 from orders_app.api.auth import BearerAuthentication
 from orders_app.api.schemas import (
@@ -22,6 +22,7 @@ from orders_app.api.schemas import (
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.service import orders as use_cases
 from orders_app.service.cursor import decode_cursor, encode_cursor
+from orders_app.service.ports import OrderEvents
 
 # BearerAuthentication has put the verified token's subject here; the handlers read it as the orders' owner.
 AuthenticatedRequest = Request[str, Any, Any]
@@ -31,6 +32,9 @@ ORDER_PATH = "/{order_id:str}"
 OrderId = FromPath[UUID]
 # A new one per request, from the `uow` dependency that create_app provides.
 UnitOfWork = NamedDependency[SqlUnitOfWork]
+# Told what each committed use case changed (metrics), from the `events` dependency. A protocol:
+# there is nothing for Litestar to validate (and it cannot isinstance-check one).
+Events = NamedDependency[SkipValidation[OrderEvents]]
 # A string with a pattern rather than `bool | None`: Litestar's lax conversion would read
 # `cancelled=null` as absent and `1` or `True` as true; the contract's booleans are `true` and `false`.
 CancelledFilter = Annotated[str | None, QueryParameter(pattern="^(true|false)$")]
@@ -70,9 +74,13 @@ class OrdersController(Controller):
 
     @post(operation_id="createOrder", status_code=201)
     async def create_order(
-        self, request: AuthenticatedRequest, uow: UnitOfWork, data: JSONBody[CreateOrder]
+        self,
+        request: AuthenticatedRequest,
+        uow: UnitOfWork,
+        events: Events,
+        data: JSONBody[CreateOrder],
     ) -> Order:
-        order = await use_cases.place_order(uow, request.user, data.domain_items())
+        order = await use_cases.place_order(uow, request.user, data.domain_items(), events)
         return Order.from_domain(order)
 
     @get(ORDER_PATH, operation_id="getOrder")
@@ -91,9 +99,13 @@ class OrdersController(Controller):
         await use_cases.delete_order(uow, request.user, order_id)
 
     @post(f"{ORDER_PATH}/pay", operation_id="payOrder", status_code=200)
-    async def pay_order(self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId) -> Order:
-        return Order.from_domain(await use_cases.pay_order(uow, request.user, order_id))
+    async def pay_order(
+        self, request: AuthenticatedRequest, uow: UnitOfWork, events: Events, order_id: OrderId
+    ) -> Order:
+        return Order.from_domain(await use_cases.pay_order(uow, request.user, order_id, events))
 
     @post(f"{ORDER_PATH}/cancel", operation_id="cancelOrder", status_code=200)
-    async def cancel_order(self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId) -> Order:
-        return Order.from_domain(await use_cases.cancel_order(uow, request.user, order_id))
+    async def cancel_order(
+        self, request: AuthenticatedRequest, uow: UnitOfWork, events: Events, order_id: OrderId
+    ) -> Order:
+        return Order.from_domain(await use_cases.cancel_order(uow, request.user, order_id, events))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
@@ -141,6 +141,47 @@ def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:
     return engine
 
 
+class PoolObserver(Protocol):
+    """What the database handle reports about its pool (orders_app.observability implements it)."""
+
+    def connections_in_use(self, count: int) -> None: ...
+
+    def waiting(self, delta: int) -> None: ...
+
+    def wait_timed_out(self) -> None: ...
+
+
+class _Unobserved:
+    def connections_in_use(self, count: int) -> None:
+        pass
+
+    def waiting(self, delta: int) -> None:
+        pass
+
+    def wait_timed_out(self) -> None:
+        pass
+
+
+def observe_pool(engine: AsyncEngine, observer: PoolObserver) -> None:
+    """Report the checked-out connections on every checkout and checkin (SQLAlchemy pool events).
+
+    The records in use are kept by identity rather than counted up and down: a checkout that fails
+    after the event (every retried connection closed) still checks in, and a count would drift.
+    """
+    in_use: set[int] = set()
+
+    def checked_out(_dbapi: Any, record: Any, _proxy: Any) -> None:
+        in_use.add(id(record))
+        observer.connections_in_use(len(in_use))
+
+    def checked_in(_dbapi: Any, record: Any) -> None:
+        in_use.discard(id(record))
+        observer.connections_in_use(len(in_use))
+
+    event.listen(engine.sync_engine, "checkout", checked_out)
+    event.listen(engine.sync_engine, "checkin", checked_in)
+
+
 @dataclass(slots=True)
 class Database:
     """Everything the process shares for database access: one engine, pool and session factory."""
@@ -156,6 +197,7 @@ class Database:
     # (a 503 after 5 s) while p50 was 50 ms. asyncio.Semaphore hands permits out in arrival order.
     checkout_gate: asyncio.Semaphore
     checkout_timeout: float
+    observer: PoolObserver = field(default_factory=_Unobserved)
 
     @property
     def is_sqlite(self) -> bool:
@@ -179,11 +221,15 @@ class Database:
             # A free permit is taken without waiting; a timer would only be armed and cancelled.
             await self.checkout_gate.acquire()
             return
+        self.observer.waiting(1)
         try:
             async with asyncio.timeout(self.checkout_timeout):
                 await self.checkout_gate.acquire()
         except TimeoutError:
+            self.observer.wait_timed_out()
             raise DatabaseUnavailable("timed out waiting for a database connection") from None
+        finally:
+            self.observer.waiting(-1)
 
     def end_turn(self) -> None:
         self.checkout_gate.release()
@@ -198,9 +244,11 @@ class Database:
         await self.engine.dispose()
 
 
-def open_database(settings: Settings) -> Database:
+def open_database(settings: Settings, observer: PoolObserver | None = None) -> Database:
     """Create the engine and the session factory. Nothing connects until the first query."""
     engine = create_engine(settings)
+    if observer is not None:
+        observe_pool(engine, observer)
     sqlite = engine.dialect.name == "sqlite"
     pool_bound = settings.db_pool_size + max(settings.db_max_overflow, 0)
     connections = 2 * SQLITE_POOL_SIZE if sqlite else pool_bound
@@ -212,4 +260,5 @@ def open_database(settings: Settings) -> Database:
         write_lock=asyncio.Lock() if sqlite else None,
         checkout_gate=asyncio.Semaphore(max(connections, 1)),
         checkout_timeout=settings.db_pool_timeout,
+        observer=observer or _Unobserved(),
     )

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from orders_app.domain.errors import OrderNotFound
 from orders_app.domain.orders import Order, OrderItem
-from orders_app.service.ports import UnitOfWork
+from orders_app.service.ports import NO_EVENTS, OrderEvents, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,12 +19,15 @@ class Page:
     next_after: tuple[datetime, uuid.UUID] | None
 
 
-async def place_order(uow: UnitOfWork, owner: str, items: list[OrderItem]) -> Order:
+async def place_order(
+    uow: UnitOfWork, owner: str, items: list[OrderItem], events: OrderEvents = NO_EVENTS
+) -> Order:
     order = Order.place(owner, items)
     async with uow:
         await uow.begin_write()
         await uow.orders.add(order)
         await uow.commit()
+    events.placed()
     return order
 
 
@@ -52,15 +55,19 @@ async def list_orders(
 
 
 async def update_order(uow: UnitOfWork, owner: str, order_id: uuid.UUID, items: list[OrderItem]) -> Order:
-    return await _change(uow, owner, order_id, lambda order: order.replace_items(items), True)
+    return await _change(uow, owner, order_id, lambda order: order.replace_items(items), True, NO_EVENTS)
 
 
-async def pay_order(uow: UnitOfWork, owner: str, order_id: uuid.UUID) -> Order:
-    return await _change(uow, owner, order_id, Order.pay, False)
+async def pay_order(
+    uow: UnitOfWork, owner: str, order_id: uuid.UUID, events: OrderEvents = NO_EVENTS
+) -> Order:
+    return await _change(uow, owner, order_id, Order.pay, False, events)
 
 
-async def cancel_order(uow: UnitOfWork, owner: str, order_id: uuid.UUID) -> Order:
-    return await _change(uow, owner, order_id, Order.cancel, False)
+async def cancel_order(
+    uow: UnitOfWork, owner: str, order_id: uuid.UUID, events: OrderEvents = NO_EVENTS
+) -> Order:
+    return await _change(uow, owner, order_id, Order.cancel, False, events)
 
 
 async def delete_order(uow: UnitOfWork, owner: str, order_id: uuid.UUID) -> None:
@@ -77,14 +84,18 @@ async def _change(
     order_id: uuid.UUID,
     action: Callable[[Order], None],
     items_changed: bool,
+    events: OrderEvents,
 ) -> Order:
     """Load under a write lock, apply a domain action (which may refuse), save, commit."""
     async with uow:
         await uow.begin_write()
         order = await _existing(uow, owner, order_id, for_update=True)
+        before = order.status
         action(order)
         await uow.orders.save(order, items_changed=items_changed)
         await uow.commit()
+    if order.status != before:
+        events.transitioned(before.value, order.status.value)
     return order
 
 

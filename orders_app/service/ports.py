@@ -45,3 +45,22 @@ class UnitOfWork(Protocol):
     async def begin_write(self) -> None: ...
 
     async def commit(self) -> None: ...
+
+
+class OrderEvents(Protocol):
+    """Told about changes once they are committed (metrics; a test may record them)."""
+
+    def placed(self) -> None: ...
+
+    def transitioned(self, from_status: str, to_status: str) -> None: ...
+
+
+class NoEvents:
+    def placed(self) -> None:
+        pass
+
+    def transitioned(self, from_status: str, to_status: str) -> None:
+        pass
+
+
+NO_EVENTS = NoEvents()

@@ -16,7 +16,18 @@ from tests.conftest import TokenMinter, run_migrations
 from tests.factories import item, new_user, order_body
 from tests.live_server import LiveServer, base_env
 
-FIELDS = {"ts", "event", "method", "path", "status", "duration_ms", "request_id", "client", "client_closed"}
+FIELDS = {
+    "ts",
+    "event",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "request_id",
+    "trace_id",
+    "client",
+    "client_closed",
+}
 
 
 class Lines:

@@ -131,3 +131,12 @@ def test_dot_env_is_ignored_by_git() -> None:
     if done.returncode == 128:
         skip_or_fail(f"not a git checkout: {done.stderr.decode().strip()}")
     assert done.returncode == 0, ".env must be listed in .gitignore"
+
+
+def test_metrics_listen_apart_and_are_not_published(spec: dict[str, Any]) -> None:
+    api = spec["services"]["api"]
+    metrics_port = str(api["environment"]["METRICS_PORT"])
+    published = [str(entry) for entry in api.get("ports", [])]
+    assert published
+    assert all(not entry.endswith(f":{metrics_port}") for entry in published), published
+    assert all(entry.endswith(":8080") for entry in published), published
