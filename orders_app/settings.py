@@ -3,105 +3,38 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
-T = TypeVar("T")
+import msgspec
 
 DEFAULT_AUDIENCE = "http://127.0.0.1:8080/orders"
 HTTP_PARSERS = ("auto", "h11", "httptools")
+HIGHEST_PORT = 65535
+
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message is one line naming the variable."""
 
 
-def _parse_bool(name: str, raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
-
-
-def _parse_positive(kind: Callable[[str], T]) -> Callable[[str, str], T]:
-    def parse(name: str, raw: str) -> T:
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be a positive number, got {raw!r}") from None
-        if not value > 0:  # type: ignore[operator]
-            raise SettingsError(f"{name} must be a positive number, got {raw!r}")
-        return value
-
-    return parse
-
-
-def _parse_optional_port(name: str, raw: str) -> int | None:
-    if not raw.strip():
-        return None
-    port = _parse_positive(int)(name, raw)
-    if port > 65535:
-        raise SettingsError(f"{name} must be a TCP port (1-65535), got {raw!r}")
-    return port
-
-
-def _parse_str(_name: str, raw: str) -> str:
-    return raw
-
-
-def _parse_optional_str(_name: str, raw: str) -> str | None:
-    return raw or None
-
-
-def _parse_optional_path(name: str, raw: str) -> Path | None:
-    if not raw.strip():
-        # Set but empty is a broken deployment (a missing secret, a typo), never "use development keys".
-        raise SettingsError(f"{name} is set but empty; give a file path or unset it")
-    return Path(raw)
-
-
-def _parse_optional_url(name: str, raw: str) -> str | None:
-    if not raw.strip():
-        # As for a key file: an empty key source must not fall back to development keys.
-        raise SettingsError(f"{name} is set but empty; give a URL or unset it")
-    return raw
-
-
-def _parse_path(_name: str, raw: str) -> Path:
-    return Path(raw)
-
-
-_PARSERS: dict[str, Callable[[str, str], Any]] = {
-    "str": _parse_str,
-    "str | None": _parse_optional_str,
-    "bool": _parse_bool,
-    "int": _parse_positive(int),
-    "int | None": _parse_optional_port,
-    "float": _parse_positive(float),
-    "Path": _parse_path,
-    "Path | None": _parse_optional_path,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Every knob the service reads. Field names map to upper-case environment variables."""
+class Settings(msgspec.Struct, frozen=True, rename="upper"):
+    """Every knob the service reads. Field names map to upper-case environment variables (rename)."""
 
     # Database ------------------------------------------------------------------------------------
     db_url: str = "sqlite:///orders.db"
     migrate_on_start: bool = True
     # How long `migrate` (and `serve`'s start-up migration) retries a database that is not reachable yet.
-    db_wait_timeout: float = 60.0
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
-    db_pool_timeout: float = 5.0
-    db_connect_timeout: float = 5.0
-    db_statement_timeout: float = 15.0
-    sqlite_busy_timeout: float = 5.0
+    db_wait_timeout: PositiveFloat = 60.0
+    db_pool_size: PositiveInt = 10
+    db_max_overflow: PositiveInt = 10
+    db_pool_timeout: PositiveFloat = 5.0
+    db_connect_timeout: PositiveFloat = 5.0
+    db_statement_timeout: PositiveFloat = 15.0
+    sqlite_busy_timeout: PositiveFloat = 5.0
 
     # Authentication ------------------------------------------------------------------------------
     jwt_public_key_file: Path | None = None
@@ -109,35 +42,35 @@ class Settings:
     jwt_issuer: str | None = None
     jwt_jwks_url: str | None = None
     # Minimum seconds between two JWKS fetches (unknown kids inside this window are rejected unfetched).
-    jwt_jwks_refresh_cooldown: float = 10.0
-    jwt_jwks_timeout: float = 5.0
-    jwt_leeway: float = 30.0
+    jwt_jwks_refresh_cooldown: PositiveFloat = 10.0
+    jwt_jwks_timeout: PositiveFloat = 5.0
+    jwt_leeway: PositiveFloat = 30.0
     auth_disabled: bool = False
     dev_keys_dir: Path = Path(".keys")
 
     # HTTP server ---------------------------------------------------------------------------------
-    shutdown_timeout: float = 10.0
-    keepalive_timeout: float = 5.0
+    shutdown_timeout: PositiveFloat = 10.0
+    keepalive_timeout: PositiveFloat = 5.0
     # Large enough for the biggest valid order (100 items of 200 characters, even fully \u-escaped).
-    max_body_bytes: int = 262_144
+    max_body_bytes: PositiveInt = 262_144
     # Requests in flight per process before new ones are refused with 503 (health probes exempt).
-    max_concurrency: int = 256
+    max_concurrency: PositiveInt = 256
     # Open connections per process (idle keep-alive and half-sent requests included) before uvicorn
     # itself answers 503: the backstop for clients that hold sockets without completing a request.
-    max_connections: int = 1024
+    max_connections: PositiveInt = 1024
     # Request line plus headers, under either HTTP parser: 431 and the connection closed beyond it.
-    max_header_bytes: int = 16_384
+    max_header_bytes: PositiveInt = 16_384
     # Seconds a client has to deliver a request's header block (from connection open, or from the
     # previous response), then its body; on expiry 408 and the connection is closed.
-    header_read_timeout: float = 10.0
-    body_read_timeout: float = 30.0
+    header_read_timeout: PositiveFloat = 10.0
+    body_read_timeout: PositiveFloat = 30.0
     # Requests in flight per authenticated subject per process: a quarter of MAX_CONCURRENCY by
     # default, so one user cannot take every slot.
-    max_concurrency_per_subject: int = 64
+    max_concurrency_per_subject: PositiveInt = 64
     # uvicorn's HTTP parser: auto (httptools when installed, as in the image), h11 or httptools.
     http_parser: str = "auto"
     # Seconds a /health/ready answer is reused: a flood of probes costs one database query per period.
-    readiness_cache_seconds: float = 1.0
+    readiness_cache_seconds: PositiveFloat = 1.0
     # One JSON line per request on stdout (uvicorn's own access log is always off).
     access_log: bool = True
     log_level: str = "info"
@@ -146,7 +79,7 @@ class Settings:
     # GET /metrics (Prometheus text format, never behind the bearer token).
     metrics_enabled: bool = True
     # Serve /metrics on this port of the serve host instead of the main listener.
-    metrics_port: int | None = None
+    metrics_port: PositiveInt | None = None
 
     # Documentation ---------------------------------------------------------------------------------
     # The interactive API reference at /docs (public, like /openapi.yaml); false answers 404 there.
@@ -156,17 +89,23 @@ class Settings:
         if self.http_parser not in HTTP_PARSERS:
             choices = ", ".join(HTTP_PARSERS)
             raise SettingsError(f"HTTP_PARSER must be one of {choices}, got {self.http_parser!r}")
+        if self.metrics_port is not None and self.metrics_port > HIGHEST_PORT:
+            raise SettingsError(
+                f"METRICS_PORT must be a TCP port (1-{HIGHEST_PORT}), got {str(self.metrics_port)!r}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for field in fields(cls):
-            name = field.name.upper()
-            if name in env:
-                parser = _parse_optional_url if name == "JWT_JWKS_URL" else _PARSERS[str(field.type)]
-                values[field.name] = parser(name, env[name])
-        return cls(**values)
+        values = {
+            field.encode_name: _from_environment(field, env[field.encode_name])
+            for field in msgspec.structs.fields(cls)
+            if field.encode_name in env
+        }
+        try:
+            return msgspec.convert(values, cls, strict=False, dec_hook=_to_path)
+        except msgspec.ValidationError as error:
+            raise _refusal(error, env) from None
 
     @property
     def development_keys(self) -> bool:
@@ -180,3 +119,47 @@ class Settings:
         if self.jwt_jwks_url is not None:
             return None
         return self.dev_keys_dir / "public_key.pem"
+
+
+# The environment's own conventions, which msgspec does not know; it converts everything else.
+_FLAG_WORDS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+    "": False,
+}
+# Set but blank is a broken deployment (a missing secret, a typo), never "use development keys".
+_KEY_SOURCES = {"JWT_PUBLIC_KEY_FILE": "a file path", "JWT_JWKS_URL": "a URL"}
+
+
+def _from_environment(field: msgspec.structs.FieldInfo, raw: str) -> Any:
+    name = field.encode_name
+    if field.type is bool:
+        return _FLAG_WORDS.get(raw.strip().lower(), raw)
+    if name in _KEY_SOURCES and not raw.strip():
+        raise SettingsError(f"{name} is set but empty; give {_KEY_SOURCES[name]} or unset it")
+    if field.default is None and raw == "":
+        return None
+    return raw
+
+
+def _to_path(kind: type, value: Any) -> Any:
+    if kind is Path:
+        return Path(value)
+    raise NotImplementedError(kind)
+
+
+def _refusal(error: msgspec.ValidationError, env: Mapping[str, str]) -> SettingsError:
+    """Today's one line for a value msgspec refused, whatever msgspec's own wording."""
+    if isinstance(error.__cause__, SettingsError):  # raised by __post_init__
+        return error.__cause__
+    name = str(error).partition(" - at `$.")[2].removesuffix("`")
+    kind = {field.encode_name: field.type for field in msgspec.structs.fields(Settings)}[name]
+    # Every other setting that can be malformed is a number that must be above zero.
+    expected = "true or false" if kind is bool else "a positive number"
+    return SettingsError(f"{name} must be {expected}, got {env[name]!r}")

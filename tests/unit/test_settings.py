@@ -31,6 +31,7 @@ def test_values_are_parsed_to_their_types() -> None:
             "AUTH_DISABLED": "YES",
             "JWT_PUBLIC_KEY_FILE": "/run/secrets/jwt.pem",
             "JWT_ISSUER": "",
+            "METRICS_PORT": "",
             "UNRELATED": "ignored",
         }
     )
@@ -42,6 +43,7 @@ def test_values_are_parsed_to_their_types() -> None:
     assert settings.jwt_public_key_file == Path("/run/secrets/jwt.pem")
     assert settings.effective_public_key_file == Path("/run/secrets/jwt.pem")
     assert settings.jwt_issuer is None
+    assert settings.metrics_port is None
     assert not settings.development_keys
 
 
@@ -55,6 +57,9 @@ def test_values_are_parsed_to_their_types() -> None:
         ("SQLITE_BUSY_TIMEOUT", "nan", "must be a positive number"),
         ("MIGRATE_ON_START", "maybe", "must be true or false"),
         ("ACCESS_LOG", "2", "must be true or false"),
+        ("METRICS_PORT", "0", "must be a positive number"),
+        ("METRICS_PORT", "70000", "must be a TCP port (1-65535)"),
+        ("HTTP_PARSER", "fast", "must be one of auto, h11, httptools"),
     ],
 )
 def test_a_malformed_value_is_one_line_naming_the_variable(variable: str, raw: str, expected: str) -> None:
