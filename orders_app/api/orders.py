@@ -11,15 +11,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter, SkipValidation
 
 from orders_app.api.auth import BearerAuthentication
-from orders_app.api.schemas import (
-    PAGE_SIZE_DEFAULT,
-    PAGE_SIZE_MAX,
-    CreateOrder,
-    Order,
-    OrderList,
-    StrictJson,
-)
+from orders_app.api.schemas import CreateOrder, Order, OrderList, StrictJson
 from orders_app.db.unit_of_work import SqlUnitOfWork
+from orders_app.domain.limits import CURSOR_MAX_LENGTH, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN
 from orders_app.service import orders as use_cases
 from orders_app.service.cursor import decode_cursor, encode_cursor
 from orders_app.service.ports import OrderEvents
@@ -38,8 +32,8 @@ Events = NamedDependency[SkipValidation[OrderEvents]]
 # A string with a pattern rather than `bool | None`: Litestar's lax conversion would read
 # `cancelled=null` as absent and `1` or `True` as true; the contract's booleans are `true` and `false`.
 CancelledFilter = Annotated[str | None, QueryParameter(pattern="^(true|false)$")]
-PageSize = Annotated[int, QueryParameter(ge=1, le=PAGE_SIZE_MAX)]
-Cursor = Annotated[str | None, QueryParameter(max_length=200)]
+PageSize = Annotated[int, QueryParameter(ge=PAGE_SIZE_MIN, le=PAGE_SIZE_MAX)]
+Cursor = Annotated[str | None, QueryParameter(max_length=CURSOR_MAX_LENGTH)]
 
 
 class OrdersController(Controller):

@@ -15,22 +15,25 @@ from litestar.exceptions import HTTPException, ValidationException
 if TYPE_CHECKING:
     from litestar import Request
 
+from orders_app.domain.limits import (
+    ITEMS_PER_ORDER_MAX,
+    ITEMS_PER_ORDER_MIN,
+    PRODUCT_MAX_LENGTH,
+    PRODUCT_MIN_LENGTH,
+    QUANTITY_MAX,
+    QUANTITY_MIN,
+)
 from orders_app.domain.orders import Order as DomainOrder
 from orders_app.domain.orders import OrderItem as DomainOrderItem
 from orders_app.domain.orders import Size, Status
 
-# Upper bounds on everything a client sends: documented in oas.yaml, enforced here and in the schema.
-PRODUCT_MAX_LENGTH = 200
-ITEMS_MAX = 100
-QUANTITY_MAX = 1_000_000
-PAGE_SIZE_DEFAULT = 50
-PAGE_SIZE_MAX = 100
-
 # No control characters: PostgreSQL cannot store NUL at all, and none belongs in a product name.
 PRODUCT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-Product = Annotated[str, msgspec.Meta(min_length=1, max_length=PRODUCT_MAX_LENGTH, pattern=PRODUCT_PATTERN)]
-Quantity = Annotated[int, msgspec.Meta(ge=1, le=QUANTITY_MAX)]
+Product = Annotated[
+    str, msgspec.Meta(min_length=PRODUCT_MIN_LENGTH, max_length=PRODUCT_MAX_LENGTH, pattern=PRODUCT_PATTERN)
+]
+Quantity = Annotated[int, msgspec.Meta(ge=QUANTITY_MIN, le=QUANTITY_MAX)]
 
 
 class OrderItem(msgspec.Struct, forbid_unknown_fields=True):
@@ -39,8 +42,13 @@ class OrderItem(msgspec.Struct, forbid_unknown_fields=True):
     quantity: Quantity = 1
 
 
+Items = Annotated[
+    list[OrderItem], msgspec.Meta(min_length=ITEMS_PER_ORDER_MIN, max_length=ITEMS_PER_ORDER_MAX)
+]
+
+
 class CreateOrder(msgspec.Struct, forbid_unknown_fields=True):
-    order: Annotated[list[OrderItem], msgspec.Meta(min_length=1, max_length=ITEMS_MAX)]
+    order: Items
 
     def __post_init__(self) -> None:
         # Python's `$` also matches before a final newline, so the pattern alone would let "latte\n" in.
@@ -60,7 +68,7 @@ class Order(msgspec.Struct, forbid_unknown_fields=True):
     id: UUID
     created: Annotated[datetime, msgspec.Meta(tz=True)]
     status: Status
-    order: Annotated[list[OrderItem], msgspec.Meta(min_length=1, max_length=ITEMS_MAX)]
+    order: Items
 
     @classmethod
     def from_domain(cls, order: DomainOrder) -> Order:

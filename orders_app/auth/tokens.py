@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from orders_app.auth.keys import VerificationKey
+from orders_app.domain.limits import OWNER_MAX_LENGTH
 
 logger = logging.getLogger("orders_app.auth")
 
@@ -27,7 +28,8 @@ RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384"}
 ALLOWED_ALGORITHMS = (*RSA_ALGORITHMS, *EC_ALGORITHMS.values())
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "aud")
-SUBJECT_MAX_LENGTH = 255
+# The subject becomes the orders' owner, so it must fit that column.
+SUBJECT_MAX_LENGTH = OWNER_MAX_LENGTH
 # C0 and C1 controls (NUL included) and lone surrogates: PostgreSQL refuses NUL in text, and no
 # driver can encode a surrogate, so such a subject could never be stored or compared (was a 500).
 _UNUSABLE_SUBJECT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")

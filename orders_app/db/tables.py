@@ -24,12 +24,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from orders_app.domain.limits import (
+    OWNER_MAX_LENGTH,
+    OWNER_MIN_LENGTH,
+    PRODUCT_MAX_LENGTH,
+    PRODUCT_MIN_LENGTH,
+    QUANTITY_MAX,
+    QUANTITY_MIN,
+)
 from orders_app.domain.orders import Size, Status
-
-PRODUCT_MAX_LENGTH = 200
-OWNER_MAX_LENGTH = 255
-QUANTITY_MIN = 1
-QUANTITY_MAX = 1_000_000
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -92,7 +95,9 @@ class OrderRecord(Base):
     __table_args__ = (
         CheckConstraint(_in("status", Status), name="status_known"),
         # SQLite does not enforce VARCHAR lengths, so the bounds are checks on every backend.
-        CheckConstraint(f"length(owner) BETWEEN 1 AND {OWNER_MAX_LENGTH}", name="owner_length"),
+        CheckConstraint(
+            f"length(owner) BETWEEN {OWNER_MIN_LENGTH} AND {OWNER_MAX_LENGTH}", name="owner_length"
+        ),
         # Serves "this owner's orders, newest first" (scanned backwards) and the keyset paging predicate.
         Index("ix_orders_owner_created_id", "owner", "created", "id"),
     )
@@ -115,7 +120,9 @@ class OrderItemRecord(Base):
         CheckConstraint(
             f"quantity >= {QUANTITY_MIN} AND quantity <= {QUANTITY_MAX}", name="quantity_in_range"
         ),
-        CheckConstraint(f"length(product) BETWEEN 1 AND {PRODUCT_MAX_LENGTH}", name="product_length"),
+        CheckConstraint(
+            f"length(product) BETWEEN {PRODUCT_MIN_LENGTH} AND {PRODUCT_MAX_LENGTH}", name="product_length"
+        ),
         CheckConstraint("position >= 0", name="position_not_negative"),
     )
 

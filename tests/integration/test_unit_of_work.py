@@ -15,6 +15,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from orders_app.db.engine import Database, open_database
 from orders_app.db.tables import order_items_table, orders_table
 from orders_app.db.unit_of_work import SqlUnitOfWork
+from orders_app.domain.limits import (
+    OWNER_MAX_LENGTH,
+    PRODUCT_MAX_LENGTH,
+    PRODUCT_MIN_LENGTH,
+    QUANTITY_MAX,
+    QUANTITY_MIN,
+)
 from orders_app.domain.orders import OrderItem, Size
 from orders_app.service import orders as use_cases
 from orders_app.settings import Settings
@@ -49,7 +56,10 @@ async def test_a_failed_update_keeps_the_previous_items(database: Database) -> N
     # PostgreSQL refuses the over-long product by its type (DataError), SQLite by the length check.
     with pytest.raises(DBAPIError):
         await use_cases.update_order(
-            SqlUnitOfWork(database), owner, order.id, [OrderItem("x" * 300, Size.SMALL, 1)]
+            SqlUnitOfWork(database),
+            owner,
+            order.id,
+            [OrderItem("x" * (PRODUCT_MAX_LENGTH + 1), Size.SMALL, 1)],
         )
     reloaded = await use_cases.get_order(SqlUnitOfWork(database), owner, order.id)
     assert reloaded.items == [OrderItem("latte", Size.BIG, 2)]
@@ -82,7 +92,12 @@ async def test_deleting_an_order_cascades_to_its_items(database: Database) -> No
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("size", "huge"), ("quantity", 1_000_001), ("product", "")],
+    [
+        ("size", "huge"),
+        ("quantity", QUANTITY_MIN - 1),
+        ("quantity", QUANTITY_MAX + 1),
+        ("product", "x" * (PRODUCT_MIN_LENGTH - 1)),
+    ],
 )
 async def test_the_schema_itself_rejects_out_of_range_items(
     database: Database, column: str, value: object
@@ -94,6 +109,19 @@ async def test_the_schema_itself_rejects_out_of_range_items(
     with pytest.raises(IntegrityError):
         async with database.engine.begin() as connection:
             await connection.execute(order_items_table.insert().values(**row))
+
+
+async def test_the_schema_stores_a_row_at_every_bound_and_refuses_a_longer_owner(database: Database) -> None:
+    owner = new_user().ljust(OWNER_MAX_LENGTH, "o")
+    at_the_bounds = [
+        OrderItem("p" * PRODUCT_MAX_LENGTH, Size.BIG, QUANTITY_MAX),
+        OrderItem("p" * PRODUCT_MIN_LENGTH, Size.SMALL, QUANTITY_MIN),
+    ]
+    order = await use_cases.place_order(SqlUnitOfWork(database), owner, at_the_bounds)
+    assert (await use_cases.get_order(SqlUnitOfWork(database), owner, order.id)).items == at_the_bounds
+    # As for products: PostgreSQL refuses it by the column's type, SQLite by the length check.
+    with pytest.raises(DBAPIError):
+        await use_cases.place_order(SqlUnitOfWork(database), owner + "o", [OrderItem("a", Size.SMALL)])
 
 
 async def test_the_schema_rejects_unknown_statuses_and_orphan_items(database: Database) -> None:

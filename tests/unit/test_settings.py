@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from orders_app.api.schemas import CreateOrder
+from orders_app.domain.limits import ITEMS_PER_ORDER_MAX, PRODUCT_MAX_LENGTH, QUANTITY_MAX
 from orders_app.settings import Settings, SettingsError
 
 
@@ -76,3 +79,12 @@ def test_settings_are_read_only() -> None:
     settings = Settings()
     with pytest.raises(AttributeError):
         settings.db_url = "sqlite:///other.db"  # type: ignore[misc]
+
+
+def test_the_default_body_limit_fits_the_largest_valid_order_fully_escaped() -> None:
+    # Each product character escaped as a surrogate pair (12 bytes): the longest spelling JSON allows.
+    product = "\\ud83d\\ude00" * PRODUCT_MAX_LENGTH
+    item = f'{{"product": "{product}", "size": "medium", "quantity": {QUANTITY_MAX}}}'
+    body = ('{"order": [' + ", ".join([item] * ITEMS_PER_ORDER_MAX) + "]}").encode()
+    assert len(msgspec.json.decode(body, type=CreateOrder).order) == ITEMS_PER_ORDER_MAX
+    assert len(body) <= Settings().max_body_bytes
