@@ -117,8 +117,7 @@ def docs_router() -> Router:
     )
     # Rendered on first use (the plugin wants a request) and kept: the document never changes at run time.
     rendered: dict[str, Any] = {}
-    # Compressed once per process on first request and kept: 1.9 MB of text becomes about 0.5 MB on the
-    # wire, at no CPU cost per request after the first.
+    # Compressed once per process on first request and kept: later requests cost no CPU (docs/api-docs.md).
     gzipped: dict[str, tuple[bytes, str]] = {}
 
     @get(DOCS_PATH, sync_to_thread=False, include_in_schema=False, cache_control=PAGE_CACHE)
@@ -144,7 +143,7 @@ def docs_router() -> Router:
             raise NotFoundException()
         if media_type.startswith("text/") and accepts_gzip(request.headers.get("accept-encoding", "")):
             if name not in gzipped:
-                # In a worker thread: the bundle takes 0.1-0.3 s to compress, too long for the event loop.
+                # In a worker thread: compressing the bundle would stall the event loop (docs/api-docs.md).
                 gzipped[name] = await anyio.to_thread.run_sync(_gzip, asset_dir / name)
             body, etag = gzipped[name]
             headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding", "ETag": etag}

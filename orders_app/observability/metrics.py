@@ -46,8 +46,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-# docs/bench.md: p50 of a read is a few ms idle and ~30 ms at saturation, p99 ~70-100 ms; the sub-ms
-# buckets catch probes and early refusals, the multi-second ones the pool and statement timeouts.
+# Finest where the service's latencies lie, from probes to the timeouts (docs/metrics.md, "Latency buckets").
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 # Labels must stay a small, fixed set: a client-chosen method or path would grow one series per value.

@@ -95,7 +95,7 @@ def test_an_authorization_value_over_8_kib_is_401_before_any_parsing(server: Liv
 
 
 def test_junk_bearer_tokens_do_not_slow_the_probes(server: LiveServer) -> None:
-    # Each costs at most one header read; before the cap a 10 MB token cost over a second of CPU.
+    # Each costs at most one header read (docs/limits.md, the `Authorization` header value bound).
     junk = b"GET /orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + b"a" * 30_000
     statuses = [status_of(raw_exchange(server.port, junk + b"\r\n\r\n")) for _ in range(20)]
     started = time.monotonic()
