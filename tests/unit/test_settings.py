@@ -88,3 +88,11 @@ def test_the_default_body_limit_fits_the_largest_valid_order_fully_escaped() -> 
     body = ('{"order": [' + ", ".join([item] * ITEMS_PER_ORDER_MAX) + "]}").encode()
     assert len(msgspec.json.decode(body, type=CreateOrder).order) == ITEMS_PER_ORDER_MAX
     assert len(body) <= Settings().max_body_bytes
+
+
+@pytest.mark.parametrize("written", [".5", "5.", " 3", "3_000", "+3"])
+def test_numbers_are_read_as_json_numbers_and_nothing_looser(written: str) -> None:
+    # The README's rule: `0.5`, not `.5`; a looser spelling stops start-up instead of being guessed at.
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"DB_STATEMENT_TIMEOUT": written})
+    assert str(refused.value) == f"DB_STATEMENT_TIMEOUT must be a positive number, got {written!r}"
