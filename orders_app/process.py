@@ -11,14 +11,9 @@ YOUNG_GENERATION_THRESHOLD = 50_000
 def tune_garbage_collector() -> None:
     """Run at application start-up, in every worker process, once everything long-lived exists.
 
-    A request allocates thousands of short-lived objects that reference counting frees anyway; with
-    CPython's default thresholds they still trigger a collection every few requests, and every tenth
-    of those walks the older generations too, which hold everything imported and built at start-up.
-    Freezing moves that start-up heap out of the collector's sight for good, and a larger young
-    generation lets most requests finish between collections. On the benchmark's list page this cut
-    CPU per request by 4-20% in six alternating pairs of runs (docs/bench.md). No
-    collection before freezing: it would add tens of milliseconds to start-up to reclaim the little
-    garbage that importing leaves.
+    Requests allocate thousands of short-lived objects that reference counting frees anyway; freezing
+    hides the start-up heap from the collector and a larger young generation lets most requests finish
+    between collections (measured in docs/bench.md, "What made it faster", 13).
     """
     gc.freeze()
     _, middle, old = gc.get_threshold()

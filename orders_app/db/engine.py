@@ -191,10 +191,8 @@ class Database:
     # SQLite allows one writer at a time. Writers of this process queue on this lock instead of
     # spinning in SQLite's busy handler; other processes are still covered by the busy timeout.
     write_lock: asyncio.Lock | None
-    # Admits as many units of work as the pool has connections, first come, first served. The pool's
-    # own wait is not fair: a waiter woken for a returned connection can lose it to a request that
-    # arrived later, and under a steady overload one unlucky request waited the whole pool timeout
-    # (a 503 after 5 s) while p50 was 50 ms. asyncio.Semaphore hands permits out in arrival order.
+    # Admits as many units of work as the pool has connections, in arrival order: the pool's own wait
+    # is not fair, so one request could wait out the pool timeout (docs/bench.md, "What made it faster", 5).
     checkout_gate: asyncio.Semaphore
     checkout_timeout: float
     observer: PoolObserver = field(default_factory=_Unobserved)
