@@ -6,14 +6,17 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.baseline import prepare_baseline
 from bench.chart import draw_chart
-from bench.config import PEER_SCENARIOS, RESULTS, SCENARIOS, BenchError, Options
+from bench.config import COMPARED_SCENARIOS, RESULTS, SCENARIOS, BenchError, Options
 from bench.meta import describe_run
 from bench.report import markdown, print_table, problems
 from bench.runner import bench_backend
@@ -57,6 +60,14 @@ def parse_args(argv: list[str] | None) -> Options:
         action="store_true",
         help="also run S2 against a server with METRICS_ENABLED=false, interleaved, and report the cost",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also serve the app from DIR, a git worktree of an earlier commit, on a copy of our seeded "
+        "database, and report S1-S3 as ours/baseline (its environment is built from DIR's uv.lock; "
+        "see docs/bench.md)",
+    )
     parser.add_argument("--out", type=Path, help="results directory (default bench/results/<UTC time>)")
     parser.add_argument(
         "--smoke",
@@ -71,7 +82,7 @@ def parse_args(argv: list[str] | None) -> Options:
         parser.error(f"unknown scenarios {unknown}; choose from {list(SCENARIOS)}")
     scenarios = [name for name in SCENARIOS if name in scenarios]
     if args.peer_only:
-        scenarios = [name for name in scenarios if name == "S0" or name in PEER_SCENARIOS]
+        scenarios = [name for name in scenarios if name == "S0" or name in COMPARED_SCENARIOS]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     options = Options(
         backends=["sqlite", "postgres"] if args.backend == "both" else [args.backend],
@@ -88,6 +99,7 @@ def parse_args(argv: list[str] | None) -> Options:
         smoke=args.smoke,
         peer=not args.no_peer,
         metrics_cost=args.metrics_cost,
+        baseline=args.baseline,
     )
     if args.smoke:
         options.duration, options.runs, options.warmup, options.scaling = 2, 1, 0, False
@@ -112,14 +124,27 @@ def main(argv: list[str] | None = None) -> int:
     options.out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"meta": describe_run(options, wrk_version), "backends": {}}
     loop, http = report["meta"]["loop"], report["meta"]["http"]
-    print(f"bench: {loop}/{http}, {options.workers} worker(s), results in {options.out}", flush=True)
-    started = time.monotonic()
+    # The baseline's environment lives only as long as the run.
+    scratch = Path(tempfile.mkdtemp(prefix="orders-bench-baseline-")) if options.baseline else None
     try:
+        baseline = None
+        if options.baseline is not None and scratch is not None:
+            try:
+                baseline = prepare_baseline(options.baseline, scratch / "venv")
+            except BenchError as error:
+                print(f"bench: {error}", file=sys.stderr)
+                return 2
+            report["meta"]["baseline"] = baseline.describe()
+        print(f"bench: {loop}/{http}, {options.workers} worker(s), results in {options.out}", flush=True)
+        started = time.monotonic()
         for backend in options.backends:
-            report["backends"][backend] = bench_backend(backend, options, options.out)
+            report["backends"][backend] = bench_backend(backend, options, options.out, baseline)
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     report["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
     report["meta"]["loadavg_end"] = os.getloadavg()
     (options.out / "results.json").write_text(json.dumps(report, indent=2))

@@ -1,10 +1,8 @@
-"""Figures set side by side: S2 with metrics on and off, ours against the peer."""
+"""Figures set side by side: S2 with metrics on and off, ours against the peer or the baseline."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from bench.config import PEER_TARGET
 
 
 def metrics_cost(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]:
@@ -19,27 +17,31 @@ def metrics_cost(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def against_peer(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
-    """Per scenario both ran: the app's req/s as a multiple of the peer's, and each as a share of S0."""
+def against(ours: dict[str, Any], theirs: dict[str, Any], other: str, target: float | None) -> dict[str, Any]:
+    """Per scenario both ran: our req/s as a multiple of the other server's (`other`: "peer" or
+    "baseline"), each as a share of S0, latencies, CPU per request and failures side by side."""
     table = {}
-    for name, theirs in peer.items():
+    for name, them in theirs.items():
         mine = ours[name]
-        table[name] = {
+        row = {
             "ours_rps": mine["rps"],
-            "peer_rps": theirs["rps"],
-            "ours_over_peer": mine["rps"] / theirs["rps"] if theirs["rps"] else None,
-            "target_over_peer": PEER_TARGET,
+            f"{other}_rps": them["rps"],
+            f"ours_over_{other}": mine["rps"] / them["rps"] if them["rps"] else None,
+        }
+        if target is not None:
+            row[f"target_over_{other}"] = target
+        table[name] = row | {
             "ours_share_of_S0": mine.get("ratio"),
-            "peer_share_of_S0": theirs.get("ratio"),
+            f"{other}_share_of_S0": them.get("ratio"),
             "ours_p50_ms": mine["p50_ms"],
             "ours_p99_ms": mine["p99_ms"],
-            "peer_p50_ms": theirs["p50_ms"],
-            "peer_p99_ms": theirs["p99_ms"],
+            f"{other}_p50_ms": them["p50_ms"],
+            f"{other}_p99_ms": them["p99_ms"],
             "ours_cpu_ms_per_request": mine["cpu_ms_per_request"],
-            "peer_cpu_ms_per_request": theirs["cpu_ms_per_request"],
+            f"{other}_cpu_ms_per_request": them["cpu_ms_per_request"],
             "ours_errors": mine["errors"],
             "ours_non_2xx": mine["non_2xx"],
-            "peer_errors": theirs["errors"],
-            "peer_non_2xx": theirs["non_2xx"],
+            f"{other}_errors": them["errors"],
+            f"{other}_non_2xx": them["non_2xx"],
         }
     return table

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import platform
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from bench.config import PEER_TARGET, ROOT, SEED_ORDERS, TARGETS, TOKEN_POOL, Options
@@ -32,11 +33,11 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def git_commit() -> str:
+def git_commit(root: Path = ROOT) -> str:
     """HEAD, marked +dirty when orders_app/ has uncommitted changes (the figures are not HEAD's then)."""
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S603, S607
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)  # noqa: S603, S607
 
     head = git("rev-parse", "--short", "HEAD")
     if head.returncode != 0:

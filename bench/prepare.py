@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import random
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,29 +18,58 @@ from bench.servers import Server
 
 
 @dataclass
-class PeerSetup:
-    """What the peer needs besides its server: its own database (in `env`) and the tokens to use; and
-    what checking that the app and the peer answer alike needs."""
+class Tokens:
+    """Signed with the run's key: readers act for the seeded user (each a distinct jti), writers are
+    distinct other users, and one token is for another audience (the answer check expects a 401)."""
 
-    env: dict[str, str]
-    data: Path
     readers: list[str]
     writers: list[str]
     wrong_audience: str
-    app_ids: list[str]
+
+
+@dataclass
+class Prepared:
+    """One backend, ready to serve: its scratch and log folders, our servers' environment, the seeded
+    order ids, the tokens and the wrk data file that holds both."""
+
+    backend: str
+    workdir: Path
+    log_dir: Path
+    env: dict[str, str]
+    data: Path
+    ids: list[str]
+    tokens: Tokens
+
+
+@dataclass
+class PeerSetup:
+    """What the peer needs besides its server: its own database (in `env`) and its wrk data."""
+
+    env: dict[str, str]
+    data: Path
 
 
 @contextlib.contextmanager
-def throwaway_database(backend: str, workdir: Path, admin_url: str, name: str = "orders") -> Iterator[str]:
+def throwaway_database(
+    backend: str, workdir: Path, admin_url: str, name: str = "orders", copy_of: str | None = None
+) -> Iterator[str]:
+    """A new database, empty or a copy of the database at `copy_of`; removed afterwards."""
+    from sqlalchemy.engine import make_url
+
     if backend == "sqlite":
-        yield f"sqlite:///{workdir / f'{name}.db'}"
+        path = workdir / f"{name}.db"
+        if copy_of is not None:
+            source = sqlite3.connect(str(make_url(copy_of).database))
+            with contextlib.closing(source), contextlib.closing(sqlite3.connect(path)) as copy:
+                source.backup(copy)
+        yield f"sqlite:///{path}"
         return
     import asyncpg  # type: ignore[import-untyped]
-    from sqlalchemy.engine import make_url
 
     admin = make_url(admin_url).set(drivername="postgresql")
     name = f"{name}_bench_{uuid.uuid4().hex[:10]}"
     dsn = admin.render_as_string(hide_password=False)
+    template = "" if copy_of is None else f' TEMPLATE "{make_url(copy_of).database}"'
 
     async def run(sql: str) -> None:
         connection = await asyncpg.connect(dsn, timeout=10)
@@ -49,7 +79,7 @@ def throwaway_database(backend: str, workdir: Path, admin_url: str, name: str = 
             await connection.close()
 
     try:
-        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+        asyncio.run(run(f'CREATE DATABASE "{name}"{template}'))
     except (OSError, asyncpg.PostgresError) as error:
         raise BenchError(f"cannot create a database on {admin.render_as_string()}: {error}") from None
     try:
@@ -58,8 +88,7 @@ def throwaway_database(backend: str, workdir: Path, admin_url: str, name: str = 
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def mint_tokens(keys_dir: Path) -> tuple[list[str], list[str]]:
-    """Readers act for the seeded user (each token a distinct jti); writers are distinct other users."""
+def mint_tokens(keys_dir: Path) -> Tokens:
     from orders_app.auth.keys import load_private_key
     from orders_app.auth.tokens import mint_token
     from orders_app.settings import DEFAULT_AUDIENCE
@@ -74,15 +103,8 @@ def mint_tokens(keys_dir: Path) -> tuple[list[str], list[str]]:
         mint_token(private_key, subject=f"bench-writer-{i}", audience=DEFAULT_AUDIENCE, ttl_seconds=ttl)
         for i in range(TOKEN_POOL)
     ]
-    return readers, writers
-
-
-def wrong_audience_token(keys_dir: Path) -> str:
-    from orders_app.auth.keys import load_private_key
-    from orders_app.auth.tokens import mint_token
-
-    private_key = load_private_key(keys_dir / "private_key.pem")
-    return mint_token(private_key, subject=READER, audience="https://elsewhere.example/api")
+    wrong_audience = mint_token(private_key, subject=READER, audience="https://elsewhere.example/api")
+    return Tokens(readers, writers, wrong_audience)
 
 
 async def seed(db_url: str, count: int) -> list[str]:
@@ -124,26 +146,26 @@ def write_lua_data(path: Path, readers: list[str], writers: list[str], ids: list
     )
 
 
-def seed_peer(backend: str, peer: PeerSetup) -> list[str]:
+def seed_peer(backend: str, peer: PeerSetup, tokens: Tokens) -> list[str]:
     """The peer's database gets the same shape of data as the app's, through the peer's own models."""
     from bench.peer.seed import seed as seed_peer_orders
 
     print(f"[{backend}] seeding the peer with {SEED_ORDERS} orders …", flush=True)
     ids = asyncio.run(seed_peer_orders(peer.env["DB_URL"], READER, SEED_ORDERS, PRODUCTS, SIZES))
-    write_lua_data(peer.data, peer.readers, peer.writers, ids)
+    write_lua_data(peer.data, tokens.readers, tokens.writers, ids)
     return ids
 
 
-def check_answers(peer: PeerSetup, *targets: tuple[Server, list[str]]) -> None:
-    """The app and the peer answer the benchmark's requests alike (bench/peer/check.py), or no run."""
+def check_answers(tokens: Tokens, *targets: tuple[Server, list[str]]) -> None:
+    """Each server answers the benchmark's requests like the orders API (bench/peer/check.py), or no run."""
     from bench.peer.check import problems as wrong_answers
 
     for server, ids in targets:
         found = wrong_answers(
             server.url,
-            reader=peer.readers[0],
-            writer=peer.writers[0],
-            wrong_audience=peer.wrong_audience,
+            reader=tokens.readers[0],
+            writer=tokens.writers[0],
+            wrong_audience=tokens.wrong_audience,
             ids=ids,
         )
         if found:

@@ -12,9 +12,10 @@ def problems(report: dict[str, Any]) -> list[str]:
     for backend, result in report["backends"].items():
         found += [f"{backend}: {failure}" for failure in result.get("server_failures", [])]
         sections = dict(result.get("scenarios", {}))
-        # The peer must run clean too: a comparison against a peer that failed requests is void.
-        for name, summary in result.get("peer", {}).get("scenarios", {}).items():
-            sections[f"peer {name}"] = summary
+        # The peer and the baseline must run clean too: a comparison with failed requests is void.
+        for other in ("baseline", "peer"):
+            for name, summary in result.get(other, {}).get("scenarios", {}).items():
+                sections[f"{other} {name}"] = summary
         if "scaling" in result:
             sections["S2 (scaling)"] = result["scaling"]
         for name, summary in sections.items():
@@ -46,8 +47,9 @@ def print_table(report: dict[str, Any]) -> None:
             f"peak RSS of the app server: {result['peak_rss_mb']:.1f} MB "
             f"(bare app: {result['hello_peak_rss_mb']:.1f} MB)"
         )
-        if "against_peer" in result:
-            print_against_peer(result)
+        for other, (heading, _) in headings(report).items():
+            if f"against_{other}" in result:
+                print_against(result, other, heading)
         if "metrics_cost" in result:
             cost = result["metrics_cost"]
             print(
@@ -68,49 +70,80 @@ def _share(ratio: float | None) -> str:
     return "" if ratio is None else f"{ratio:.1%}"
 
 
-def print_against_peer(result: dict[str, Any]) -> None:
-    print(
-        f"\nagainst the peer (bench/peer, Litestar + Advanced Alchemy as documented; bar: ours ≥ "
-        f"{PEER_TARGET:g}x the peer)"
-    )
-    print(
-        f"{'scenario':<10} {'ours req/s':>10} {'peer req/s':>10} {'ours/peer':>9} {'ours of S0':>10} "
-        f"{'peer of S0':>10} {'ours p50/p99 ms':>16} {'peer p50/p99 ms':>16} {'CPU ms/req ours/peer':>20} "
-        f"{'peer non-2xx':>12} {'peer errors':>11}"
-    )
-    for name, row in result["against_peer"].items():
-        times = "" if row["ours_over_peer"] is None else f"{row['ours_over_peer']:.2f}x"
-        ours = f"{row['ours_p50_ms']:.1f} / {row['ours_p99_ms']:.1f}"
-        theirs = f"{row['peer_p50_ms']:.1f} / {row['peer_p99_ms']:.1f}"
-        cpu = f"{row['ours_cpu_ms_per_request']:.2f} / {row['peer_cpu_ms_per_request']:.2f}"
-        print(
-            f"{name:<10} {row['ours_rps']:10.1f} {row['peer_rps']:10.1f} {times:>9} "
-            f"{_share(row['ours_share_of_S0']):>10} {_share(row['peer_share_of_S0']):>10} "
-            f"{ours:>16} {theirs:>16} {cpu:>20} {row['peer_non_2xx']:12d} {row['peer_errors']:11d}"
+def headings(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Per server compared with ours ("baseline", "peer"): the printed heading and the results.md one."""
+    found: dict[str, tuple[str, str]] = {}
+    baseline = report["meta"].get("baseline")
+    if baseline is not None:
+        found["baseline"] = (
+            f"against the baseline ({baseline['commit']} from {baseline['dir']}, served with "
+            f"{baseline['loop']}/{baseline['http']}; ours/baseline above 1.00x: ours is faster)",
+            f"Against the baseline ({baseline['commit']} from `{baseline['dir']}`):",
         )
-    print(f"peak RSS of the peer server: {result['peer']['peak_rss_mb']:.1f} MB")
+    found["peer"] = (
+        "against the peer (bench/peer, Litestar + Advanced Alchemy as documented; bar: ours ≥ "
+        f"{PEER_TARGET:g}x the peer)",
+        f"Against the peer (bar: ≥ {PEER_TARGET:g}x the peer):",
+    )
+    return found
 
 
-def markdown_against_peer(result: dict[str, Any]) -> list[str]:
+def print_against(result: dict[str, Any], other: str, heading: str) -> None:
+    columns = [
+        "ours req/s",
+        f"{other} req/s",
+        f"ours/{other}",
+        "ours of S0",
+        f"{other} of S0",
+        "ours p50/p99 ms",
+        f"{other} p50/p99 ms",
+        f"CPU ms/req ours/{other}",
+        f"{other} non-2xx",
+        f"{other} errors",
+    ]
+    # Latency columns are one wider than their heading, so that "1234.5 / 1234.5" still fits.
+    widths = [max(len(column), 16 if "p50" in column else 0) for column in columns]
+    print(f"\n{heading}")
+    print(f"{'scenario':<10} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
+    for name, row in result[f"against_{other}"].items():
+        times = "" if row[f"ours_over_{other}"] is None else f"{row[f'ours_over_{other}']:.2f}x"
+        cells = [
+            f"{row['ours_rps']:.1f}",
+            f"{row[f'{other}_rps']:.1f}",
+            times,
+            _share(row["ours_share_of_S0"]),
+            _share(row[f"{other}_share_of_S0"]),
+            f"{row['ours_p50_ms']:.1f} / {row['ours_p99_ms']:.1f}",
+            f"{row[f'{other}_p50_ms']:.1f} / {row[f'{other}_p99_ms']:.1f}",
+            f"{row['ours_cpu_ms_per_request']:.2f} / {row[f'{other}_cpu_ms_per_request']:.2f}",
+            str(row[f"{other}_non_2xx"]),
+            str(row[f"{other}_errors"]),
+        ]
+        print(f"{name:<10} " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    print(f"peak RSS of the {other} server: {result[other]['peak_rss_mb']:.1f} MB")
+
+
+def markdown_against(result: dict[str, Any], other: str, heading: str) -> list[str]:
     lines = [
         "",
-        f"Against the peer (bar: ≥ {PEER_TARGET:g}x the peer):",
+        heading,
         "",
-        "| scenario | ours req/s | peer req/s | ours / peer | ours of S0 | peer of S0 | ours p50 / p99 ms "
-        "| peer p50 / p99 ms | CPU ms/req ours / peer | peer non-2xx | peer errors |",
+        f"| scenario | ours req/s | {other} req/s | ours / {other} | ours of S0 | {other} of S0 "
+        f"| ours p50 / p99 ms | {other} p50 / p99 ms | CPU ms/req ours / {other} | {other} non-2xx "
+        f"| {other} errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, row in result["against_peer"].items():
-        times = row["ours_over_peer"]
+    for name, row in result[f"against_{other}"].items():
+        times = row[f"ours_over_{other}"]
         lines.append(
-            f"| {name} {SCENARIOS[name][1]} | {row['ours_rps']:.0f} | {row['peer_rps']:.0f} | "
+            f"| {name} {SCENARIOS[name][1]} | {row['ours_rps']:.0f} | {row[f'{other}_rps']:.0f} | "
             f"{'' if times is None else f'{times:.2f}x'} | {_share(row['ours_share_of_S0'])} | "
-            f"{_share(row['peer_share_of_S0'])} | {row['ours_p50_ms']:.1f} / {row['ours_p99_ms']:.1f} | "
-            f"{row['peer_p50_ms']:.1f} / {row['peer_p99_ms']:.1f} | "
-            f"{row['ours_cpu_ms_per_request']:.2f} / {row['peer_cpu_ms_per_request']:.2f} | "
-            f"{row['peer_non_2xx']} | {row['peer_errors']} |"
+            f"{_share(row[f'{other}_share_of_S0'])} | {row['ours_p50_ms']:.1f} / {row['ours_p99_ms']:.1f} | "
+            f"{row[f'{other}_p50_ms']:.1f} / {row[f'{other}_p99_ms']:.1f} | "
+            f"{row['ours_cpu_ms_per_request']:.2f} / {row[f'{other}_cpu_ms_per_request']:.2f} | "
+            f"{row[f'{other}_non_2xx']} | {row[f'{other}_errors']} |"
         )
-    lines.append(f"\nPeak RSS of the peer server: {result['peer']['peak_rss_mb']:.1f} MB.")
+    lines.append(f"\nPeak RSS of the {other} server: {result[other]['peak_rss_mb']:.1f} MB.")
     return lines
 
 
@@ -141,8 +174,9 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{summary['errors']} | {summary['cpu_ms_per_request']:.2f} |"
             )
         lines += ["", f"Peak RSS of the app server: {result['peak_rss_mb']:.1f} MB."]
-        if "against_peer" in result:
-            lines += markdown_against_peer(result)
+        for other, (_, heading) in headings(report).items():
+            if f"against_{other}" in result:
+                lines += markdown_against(result, other, heading)
         if "scaling" in result:
             scaling = result["scaling"]
             peaks = ", ".join(f"{mb:.0f}" for mb in scaling["peak_rss_mb_per_worker"])

@@ -4,6 +4,7 @@ and gather the figures. See docs/bench.md ("Running the benchmark") for what eac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -13,18 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.compare import against_peer, metrics_cost
-from bench.config import METRICS_OFF, PEER_SCENARIOS, ROOT, SEED_ORDERS, BenchError, Options
-from bench.prepare import (
-    PeerSetup,
-    check_answers,
-    mint_tokens,
-    seed,
-    seed_peer,
-    throwaway_database,
-    write_lua_data,
-    wrong_audience_token,
-)
+from bench.baseline import Baseline
+from bench.compare import against, metrics_cost
+from bench.config import COMPARED_SCENARIOS, METRICS_OFF, ROOT, SEED_ORDERS, BenchError, Options
+from bench.contenders import Contender, baseline_contender, peer_contender
+from bench.prepare import Prepared, check_answers, mint_tokens, seed, throwaway_database, write_lua_data
 from bench.servers import Server
 from bench.wrk import run_wrk, summarise
 
@@ -32,15 +26,18 @@ from bench.wrk import run_wrk, summarise
 Target = tuple[str, Server, Path, str]
 
 
-def bench_backend(backend: str, options: Options, log_dir: Path) -> dict[str, Any]:
+def bench_backend(
+    backend: str, options: Options, log_dir: Path, baseline: Baseline | None = None
+) -> dict[str, Any]:
     from orders_app.auth.keys import create_key_pair
 
     workdir = Path(tempfile.mkdtemp(prefix=f"orders-bench-{backend}-"))
     try:
         keys_dir = workdir / "keys"
         create_key_pair(keys_dir)
-        readers, writers = mint_tokens(keys_dir)
-        with throwaway_database(backend, workdir, options.postgres_url) as db_url:
+        tokens = mint_tokens(keys_dir)
+        with contextlib.ExitStack() as databases:
+            db_url = databases.enter_context(throwaway_database(backend, workdir, options.postgres_url))
             env = {
                 **os.environ,
                 "DB_URL": db_url,
@@ -56,27 +53,21 @@ def bench_backend(backend: str, options: Options, log_dir: Path) -> dict[str, An
             print(f"[{backend}] seeding {SEED_ORDERS} orders …", flush=True)
             ids = asyncio.run(seed(db_url, SEED_ORDERS))
             data = workdir / "data.lua"
-            write_lua_data(data, readers, writers, ids)
-            if not options.peer:
-                return measure(backend, options, env, data, log_dir, None)
-            # The peer gets a database of its own, on which it creates its tables at start-up.
-            with throwaway_database(backend, workdir, options.postgres_url, "peer") as peer_db_url:
-                peer = PeerSetup(
-                    {**env, "DB_URL": peer_db_url},
-                    workdir / "peer-data.lua",
-                    readers,
-                    writers,
-                    wrong_audience_token(keys_dir),
-                    ids,
-                )
-                return measure(backend, options, env, data, log_dir, peer)
+            write_lua_data(data, tokens.readers, tokens.writers, ids)
+            prepared = Prepared(backend, workdir, log_dir, env, data, ids, tokens)
+            contenders: list[Contender] = []
+            if baseline is not None:
+                contenders.append(baseline_contender(options, prepared, databases, baseline))
+            if options.peer:
+                contenders.append(peer_contender(options, prepared, databases))
+            return measure(options, prepared, contenders)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def measure(
-    backend: str, options: Options, env: dict[str, str], data: Path, log_dir: Path, peer: PeerSetup | None
-) -> dict[str, Any]:
+def measure(options: Options, prepared: Prepared, contenders: list[Contender]) -> dict[str, Any]:
+    backend, env, data, log_dir = prepared.backend, prepared.env, prepared.data, prepared.log_dir
+
     def app_server(workers: int) -> Server:
         return Server(
             f"orders-app ({backend}, {workers} worker(s))",
@@ -92,16 +83,6 @@ def measure(
         log_dir / f"{backend}-hello.log",
     )
     app = app_server(options.workers)
-    peer_server = (
-        None
-        if peer is None
-        else Server(
-            f"bench.peer ({backend})",
-            [sys.executable, "-m", "bench.peer", "--workers", str(options.workers)],
-            peer.env,
-            log_dir / f"{backend}-peer.log",
-        )
-    )
     # The metrics-off twin (--metrics-cost) idles beside the measured server while the other is loaded.
     metrics_off = Server(
         f"orders-app ({backend}, metrics off)",
@@ -109,7 +90,7 @@ def measure(
         {**env, "METRICS_ENABLED": "false"},
         log_dir / f"{backend}-app-nometrics.log",
     )
-    servers = [hello, app] if peer_server is None else [hello, app, peer_server]
+    servers = [hello, app, *(contender.server for contender in contenders)]
     if options.metrics_cost:
         servers.append(metrics_off)
     failures: list[str] = []
@@ -119,36 +100,44 @@ def measure(
         app.start("/health/ready")
         if options.metrics_cost:
             metrics_off.start("/health/ready")
-        peer_data = None
-        if peer is not None and peer_server is not None:
-            peer_server.start("/health")
-            peer_ids = seed_peer(backend, peer)
-            check_answers(peer, (app, peer.app_ids), (peer_server, peer_ids))
-            peer_data = (peer_server, peer.data)
+        checks = [(app, prepared.ids)]
+        for contender in contenders:
+            contender.server.start(contender.ready_path)
+            checks.append((contender.server, contender.seed()))
+        if contenders:
+            check_answers(prepared.tokens, *checks)
         targets: list[Target] = []
         for name in options.scenarios:
             targets.append((name, hello if name == "S0" else app, data, name))
             if options.metrics_cost and name == "S2":
                 # Right after S2 with metrics on, in every round: drift hits both alike.
                 targets.append((name, metrics_off, data, METRICS_OFF))
-            if peer_data is not None and name in PEER_SCENARIOS:
-                targets.append((name, *peer_data, f"peer {name}"))
+            if name in COMPARED_SCENARIOS:
+                targets += [(name, c.server, c.data, f"{c.key} {name}") for c in contenders]
         runs = run_rounds(backend, options, targets, servers)
         scenarios = {name: summarise(runs[name]) for name in options.scenarios}
-        peer_scenarios = {
-            name: summarise(runs[f"peer {name}"]) for name in options.scenarios if f"peer {name}" in runs
+        compared = {
+            c.key: {
+                name: summarise(runs[f"{c.key} {name}"])
+                for name in options.scenarios
+                if f"{c.key} {name}" in runs
+            }
+            for c in contenders
         }
         ceiling = scenarios["S0"]["rps"] if "S0" in scenarios else None
-        for summary in [*scenarios.values(), *peer_scenarios.values()]:
+        for summary in [
+            *scenarios.values(),
+            *(each for table in compared.values() for each in table.values()),
+        ]:
             summary["ratio"] = summary["rps"] / ceiling if ceiling else None
         result["scenarios"] = scenarios
         if METRICS_OFF in runs:
             result["metrics_cost"] = metrics_cost(scenarios["S2"], summarise(runs[METRICS_OFF]))
         result["peak_rss_mb"] = app.peak_rss_mb()
         result["hello_peak_rss_mb"] = hello.peak_rss_mb()
-        if peer_server is not None:
-            result["peer"] = {"scenarios": peer_scenarios, "peak_rss_mb": peer_server.peak_rss_mb()}
-            result["against_peer"] = against_peer(scenarios, peer_scenarios)
+        for c in contenders:
+            result[c.key] = {"scenarios": compared[c.key], "peak_rss_mb": c.server.peak_rss_mb()}
+            result[f"against_{c.key}"] = against(scenarios, compared[c.key], c.key, c.target)
     finally:
         for server in servers:
             code = server.stop()

@@ -34,6 +34,7 @@ class Server:
     log: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    cwd: Path = ROOT
 
     @property
     def url(self) -> str:
@@ -43,7 +44,7 @@ class Server:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
                 [*self.command, "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
