@@ -83,7 +83,9 @@ def prepare_baseline(root: Path, venv: Path) -> Baseline:
         raise BenchError(f"--baseline: `{' '.join(command)}` failed: {synced.stderr.strip()}")
     python = venv / "bin" / "python"
     probe = subprocess.run(  # noqa: S603 - the baseline's interpreter, fixed arguments
-        [str(python), "-c", STACK_PROBE], capture_output=True, text=True, check=True
+        [str(python), "-c", STACK_PROBE], capture_output=True, text=True
     )
+    if probe.returncode != 0:
+        raise BenchError(f"--baseline: the environment built for {root} does not run: {probe.stderr.strip()}")
     loop, http = probe.stdout.split()
     return Baseline(root, python, git_commit(root), loop, http)
