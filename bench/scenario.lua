@@ -2,12 +2,14 @@
 --
 -- Usage: wrk -s bench/scenario.lua URL -- SCENARIO DATA_FILE
 --   SCENARIO   hello | post | get | list | mix
---   DATA_FILE  Lua file defining `readers` (tokens for the seeded user), `writers` (tokens for other
---              users, so POSTs never change the page S3 lists) and `ids` (the seeded order ids).
+--   DATA_FILE  Lua file defining `bench_readers` (tokens for the seeded user), `bench_writers` (tokens
+--              for other users, so POSTs never change the page S3 lists) and `bench_ids` (the seeded
+--              order ids); bench/prepare.py writes it.
 --
--- Every request carries a different token from the pool (distinct jti, so the server verifies a
--- signature each time) and GET/pay/cancel pick a random seeded order. Responses are counted by status
--- class in each thread and summed in done(); the last line printed is one JSON object for the runner.
+-- Each request takes the next token of the pool in turn (distinct jti: each is verified in full once,
+-- then served from the app's verified-token cache, docs/bench.md) and GET/pay/cancel pick a random
+-- seeded order. Responses are counted by status in each thread and summed in done(); the last line
+-- printed is one JSON object for the runner (bench/wrk.py).
 
 local scenario, readers, writers, ids
 -- Global, not local: done() reads it back from each thread with thread:get("counts").

@@ -1,0 +1,76 @@
+"""What a report says about the run itself: date, commit, machine, server stack and settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench.config import PEER_TARGET, ROOT, SEED_ORDERS, TARGETS, TOKEN_POOL, Options
+
+
+def server_stack() -> tuple[str, str]:
+    loop = "uvloop" if _importable("uvloop") else "asyncio"
+    http = "httptools" if _importable("httptools") else "h11"
+    return loop, http
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _version(distribution: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit(root: Path = ROOT) -> str:
+    """HEAD, marked +dirty when orders_app/ has uncommitted changes (the figures are not HEAD's then)."""
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)  # noqa: S603, S607
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + (
+        "+dirty" if git("status", "--porcelain", "orders_app").stdout.strip() else ""
+    )
+
+
+def describe_run(options: Options, wrk_version: str) -> dict[str, Any]:
+    """The report's `meta`; main adds `elapsed_s` and `loadavg_end` when the backends are done."""
+    loop, http = server_stack()
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "loop": loop,
+        "http": http,
+        "wrk": wrk_version,
+        "workers": options.workers,
+        "connections": options.connections,
+        "wrk_threads": options.threads,
+        "duration_s": options.duration,
+        "warmup_s": options.warmup,
+        "runs": options.runs,
+        "seed_orders": SEED_ORDERS,
+        "token_pool": TOKEN_POOL,
+        "smoke": options.smoke,
+        "targets": TARGETS,
+        "peer": options.peer,
+        "peer_target": PEER_TARGET,
+        "advanced_alchemy": _version("advanced-alchemy"),
+        # The machine is shared: its load when the run started (1, 5, 15 minutes).
+        "loadavg_start": os.getloadavg(),
+    }
