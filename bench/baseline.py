@@ -1,29 +1,20 @@
 """--baseline DIR: an earlier checkout of this app, served from its own environment beside ours.
 
 The baseline is a git worktree of an older commit. It gets a throw-away environment built from its
-own lock (`uv sync --locked --no-dev --extra speedups`, on our interpreter), a copy of our freshly
-seeded database, our keys and tokens, and runs S1-S3 in the same rounds as ours (docs/bench.md,
-"Before and after in one run").
+own lock (bench/environment.py), a copy of our freshly seeded database, our keys and tokens, and
+runs S1-S3 in the same rounds as ours (docs/bench.md, "Before and after in one run").
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.config import BenchError
+from bench.environment import build_serving_environment
 from bench.meta import git_commit
 from bench.servers import Server
-
-# Probes, in the baseline's interpreter, for the event loop and HTTP parser uvicorn will pick there.
-STACK_PROBE = (
-    "import importlib.util as u; print('uvloop' if u.find_spec('uvloop') else 'asyncio', "
-    "'httptools' if u.find_spec('httptools') else 'h11')"
-)
 
 
 @dataclass
@@ -65,27 +56,9 @@ class Baseline:
 
 
 def prepare_baseline(root: Path, venv: Path) -> Baseline:
-    """Check that `root` is a checkout of this app and build its environment in `venv`."""
+    """Check that `root` is a checkout of this app and build its serving environment in `venv`."""
     root = root.resolve()
     if not (root / "orders_app").is_dir() or not (root / "uv.lock").is_file():
         raise BenchError(f"--baseline {root}: not a checkout of orders-app (no orders_app/ or uv.lock)")
-    uv = os.environ.get("UV") or shutil.which("uv")
-    if uv is None:
-        raise BenchError("--baseline needs uv to build the baseline's environment from its own lock")
-    print(f"bench: building the baseline's environment from {root / 'uv.lock'} …", flush=True)
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)}
-    env.pop("VIRTUAL_ENV", None)
-    command = [uv, "sync", "--locked", "--no-dev", "--extra", "speedups", "--project", str(root)]
-    synced = subprocess.run(  # noqa: S603 - uv with fixed arguments
-        [*command, "--python", sys.executable, "--quiet"], env=env, capture_output=True, text=True
-    )
-    if synced.returncode != 0:
-        raise BenchError(f"--baseline: `{' '.join(command)}` failed: {synced.stderr.strip()}")
-    python = venv / "bin" / "python"
-    probe = subprocess.run(  # noqa: S603 - the baseline's interpreter, fixed arguments
-        [str(python), "-c", STACK_PROBE], capture_output=True, text=True
-    )
-    if probe.returncode != 0:
-        raise BenchError(f"--baseline: the environment built for {root} does not run: {probe.stderr.strip()}")
-    loop, http = probe.stdout.split()
-    return Baseline(root, python, git_commit(root), loop, http)
+    built = build_serving_environment(root, venv, f"--baseline {root}")
+    return Baseline(root, built.python, git_commit(root), built.loop, built.http)

@@ -16,7 +16,8 @@ from typing import Any
 
 from bench.baseline import prepare_baseline
 from bench.chart import draw_chart
-from bench.config import COMPARED_SCENARIOS, RESULTS, SCENARIOS, BenchError, Options
+from bench.config import COMPARED_SCENARIOS, RESULTS, ROOT, SCENARIOS, BenchError, Options
+from bench.environment import build_serving_environment
 from bench.meta import describe_run
 from bench.report import markdown, print_table, problems
 from bench.runner import bench_backend
@@ -122,20 +123,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {error}", file=sys.stderr)
         return 2
     options.out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"meta": describe_run(options, wrk_version), "backends": {}}
-    loop, http = report["meta"]["loop"], report["meta"]["http"]
-    # The baseline's environment lives only as long as the run.
-    scratch = Path(tempfile.mkdtemp(prefix="orders-bench-baseline-")) if options.baseline else None
+    # The servers' environments live only as long as the run.
+    scratch = Path(tempfile.mkdtemp(prefix="orders-bench-envs-"))
     try:
         baseline = None
-        if options.baseline is not None and scratch is not None:
-            try:
-                baseline = prepare_baseline(options.baseline, scratch / "venv")
-            except BenchError as error:
-                print(f"bench: {error}", file=sys.stderr)
-                return 2
+        try:
+            ours = build_serving_environment(ROOT, scratch / "ours", "orders-app")
+            if options.baseline is not None:
+                baseline = prepare_baseline(options.baseline, scratch / "baseline")
+        except BenchError as error:
+            print(f"bench: {error}", file=sys.stderr)
+            return 2
+        options.server_python = str(ours.python)
+        report: dict[str, Any] = {"meta": describe_run(options, wrk_version, ours), "backends": {}}
+        if baseline is not None:
             report["meta"]["baseline"] = baseline.describe()
-        print(f"bench: {loop}/{http}, {options.workers} worker(s), results in {options.out}", flush=True)
+        print(
+            f"bench: {ours.loop}/{ours.http}, {options.workers} worker(s), results in {options.out}",
+            flush=True,
+        )
         started = time.monotonic()
         for backend in options.backends:
             report["backends"][backend] = bench_backend(backend, options, options.out, baseline)
@@ -143,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {error}", file=sys.stderr)
         return 1
     finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     report["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
     report["meta"]["loadavg_end"] = os.getloadavg()
     (options.out / "results.json").write_text(json.dumps(report, indent=2))

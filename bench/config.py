@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,3 +58,5 @@ class Options:
     metrics_cost: bool = False
     # An earlier checkout of this app, served beside ours on S1-S3 (bench/baseline.py).
     baseline: Path | None = None
+    # The interpreter of our servers' own environment (bench/environment.py), set once it is built.
+    server_python: str = sys.executable

@@ -10,18 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import PEER_TARGET, ROOT, SEED_ORDERS, TARGETS, TOKEN_POOL, Options
-
-
-def server_stack() -> tuple[str, str]:
-    loop = "uvloop" if _importable("uvloop") else "asyncio"
-    http = "httptools" if _importable("httptools") else "h11"
-    return loop, http
-
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
+from bench.environment import ServingEnvironment
 
 
 def _version(distribution: str) -> str | None:
@@ -47,16 +36,16 @@ def git_commit(root: Path = ROOT) -> str:
     )
 
 
-def describe_run(options: Options, wrk_version: str) -> dict[str, Any]:
+def describe_run(options: Options, wrk_version: str, served: ServingEnvironment) -> dict[str, Any]:
     """The report's `meta`; main adds `elapsed_s` and `loadavg_end` when the backends are done."""
-    loop, http = server_stack()
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "loop": loop,
-        "http": http,
+        # What uvicorn picks in our servers' environment (bench/environment.py), not in the runner's.
+        "loop": served.loop,
+        "http": served.http,
         "wrk": wrk_version,
         "workers": options.workers,
         "connections": options.connections,

@@ -71,14 +71,14 @@ def measure(options: Options, prepared: Prepared, contenders: list[Contender]) -
     def app_server(workers: int) -> Server:
         return Server(
             f"orders-app ({backend}, {workers} worker(s))",
-            [sys.executable, "-m", "orders_app", "serve", "--workers", str(workers)],
+            [options.server_python, "-m", "orders_app", "serve", "--workers", str(workers)],
             env,
             log_dir / f"{backend}-app-{workers}w.log",
         )
 
     hello = Server(
         "bench.hello",
-        [sys.executable, "-m", "bench.hello", "--workers", str(options.workers)],
+        [options.server_python, "-m", "bench.hello", "--workers", str(options.workers)],
         env,
         log_dir / f"{backend}-hello.log",
     )
@@ -86,7 +86,7 @@ def measure(options: Options, prepared: Prepared, contenders: list[Contender]) -
     # The metrics-off twin (--metrics-cost) idles beside the measured server while the other is loaded.
     metrics_off = Server(
         f"orders-app ({backend}, metrics off)",
-        [sys.executable, "-m", "orders_app", "serve", "--workers", str(options.workers)],
+        [options.server_python, "-m", "orders_app", "serve", "--workers", str(options.workers)],
         {**env, "METRICS_ENABLED": "false"},
         log_dir / f"{backend}-app-nometrics.log",
     )
