@@ -846,6 +846,80 @@ def test_dry_run_sbom_path_option(dry_project: Project) -> None:
     assert not [line for line in no_sbom if "SBOM" in line or "syft" in line or " save " in line]
 
 
+# Whole outputs the script printed before it became tools/publish (tests/publish/dry_run/NAME.txt, with
+# P for the project, REVISION and SHORT for its commit), for combinations the tests above leave out.
+DRY_RUN_TRANSCRIPTS = [
+    (
+        "ecr-host-tls-verify",
+        ["--registry", "ecr", "--ecr-host", "127.0.0.1:5000", "--test-endpoint", "--tls-verify"],
+        {"AWS_REGION": "eu-west-1", "CONTAINER_ENGINE": "podman"},
+        None,
+    ),
+    (
+        "ecr-region-account-opts",
+        ["--registry", "ecr", "--aws-region", "us-east-2", "--aws-account", "123456789012"],
+        {},
+        None,
+    ),
+    (
+        "acr-host-test-podman",
+        [
+            "--registry",
+            "acr:contoso",
+            "--acr-host",
+            "127.0.0.1:5000",
+            "--test-endpoint",
+            "--engine",
+            "podman",
+        ],
+        {},
+        None,
+    ),
+    ("oci-insecure-remote-docker", ["--registry", "registry.example.com/team", "--insecure"], {}, None),
+    (
+        "oci-username-stdin-podman",
+        ["--registry", "ghcr.io/acme", "--username", "bot", "--password-stdin", "--engine", "podman"],
+        {},
+        "pw\n",
+    ),
+    (
+        "oci-quoting",
+        [
+            "--registry",
+            "ghcr.io/acme",
+            "--build-arg",
+            "NOTE=two words",
+            "--source",
+            "https://example.org/a b",
+        ],
+        {},
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "env", "stdin"), DRY_RUN_TRANSCRIPTS, ids=[c[0] for c in DRY_RUN_TRANSCRIPTS]
+)
+def test_dry_run_transcripts(
+    dry_project: Project, name: str, args: list[str], env: dict[str, str], stdin: str | None
+) -> None:
+    result = run_publish(
+        dry_project,
+        "--dry-run",
+        *args,
+        env=clean_env(SOURCE_DATE_EPOCH="1700000000", **env),
+        stdin=stdin,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    printed = (
+        result.stdout.replace(str(dry_project.path), "P")
+        .replace(dry_project.revision, "REVISION")
+        .replace(dry_project.short, "SHORT")
+    )
+    assert printed == (Path(__file__).parent / "dry_run" / f"{name}.txt").read_text()
+
+
 # --- host overrides: validated like --registry, and kept inside the provider's domains ---------------
 
 HOST_REFUSALS = [
