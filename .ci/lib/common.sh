@@ -7,12 +7,12 @@
 #   section TITLE        print a visible heading in the CI log
 #   ensure_uv            install the pinned uv from PyPI when it is missing
 #   ensure_postgres      make sure PostgreSQL answers on 127.0.0.1:5432 with trust auth for local TCP
-#   apt_install PKG...   install the packages that are missing: one `apt-get update` per shell, apt's output on
+#   apt_install PKG...   install the packages that are missing: one `apt-get update` per CI run, apt's output on
 #                        stderr (callers read paths and tags from stdout), no service started by maintainer scripts
 
 UV_VERSION="${UV_VERSION:-0.13.8}"
-# Sourcing this file again (a library that sources it for itself) keeps the record of the update.
-_APT_UPDATED="${_APT_UPDATED:-}"
+# Exported, so that scripts .ci/run starts (.ci/fuzz.sh) and sourcing this file again keep the record of it.
+export ORDERS_CI_APT_UPDATED="${ORDERS_CI_APT_UPDATED:-}"
 
 section() { printf '\n==== %s ====\n' "$*"; }
 
@@ -22,9 +22,9 @@ apt_install() {
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   ((${#missing[@]} == 0)) && return 0
-  if [ -z "$_APT_UPDATED" ]; then
+  if [ -z "$ORDERS_CI_APT_UPDATED" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
-    _APT_UPDATED=1
+    ORDERS_CI_APT_UPDATED=1
   fi
   printf '[apt] installing: %s\n' "${missing[*]}" >&2
   # A policy-rc.d that answers 101 keeps maintainer scripts from starting services (docker.io would start a
