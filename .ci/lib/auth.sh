@@ -1,5 +1,7 @@
-#!/usr/bin/env bash
-# Prerequisites of the authentication tests. Source after common.sh (uses apt_install).
+# shellcheck shell=bash
+# .ci/lib/auth.sh: prerequisites of the authentication tests.
+# Provides: ensure_openssl.
+# Needs: common.sh (apt_install).
 #
 #   ensure_openssl   make `openssl` available: tests/api/test_auth_key_formats.py checks that a certificate
 #                    made by the chapter's `openssl req -x509 …` command verifies tokens. Without

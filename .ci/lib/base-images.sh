@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # .ci/lib/base-images.sh: stand-in base images for builds without a reachable container registry.
+# Provides: build_python_base, orders_ci_rootfs_tarball, orders_ci_import_image.
+# Needs: common.sh (apt_install), then engines.sh's engines_up (podman, a docker daemon).
 #
-# Source it after .ci/lib/engines.sh (engines_up). Functions are idempotent and return non-zero on failure.
+# Functions are idempotent and return non-zero on failure.
 #
 #   build_python_base   make $ORDERS_PYTHON_BASE_IMAGE exist in podman AND docker (whichever answer; docker only
 #                       when a daemon runs). Skips an engine that already has the tag. Exports
@@ -54,7 +56,7 @@ orders_ci_rootfs_tarball() {
         printf '%s\n' "$tarball"
         return 0
     fi
-    command -v debootstrap >/dev/null || orders_ci_apt_install debootstrap || return 1
+    command -v debootstrap >/dev/null || apt_install debootstrap || return 1
     mkdir -p "$ORDERS_CI_CACHE_DIR" || return 1
     rootfs=$(mktemp -d "$ORDERS_CI_CACHE_DIR/rootfs-$name.XXXXXX") || return 1
     _base_log "debootstrap $name ($packages) into $rootfs (about a minute)"

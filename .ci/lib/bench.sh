@@ -1,5 +1,7 @@
-#!/usr/bin/env bash
-# Benchmark smoke for CI. Source this file, then call the function:
+# shellcheck shell=bash
+# .ci/lib/bench.sh: the benchmark smoke for CI.
+# Provides: bench_smoke.
+# Needs: common.sh (apt_install); uv, git, PostgreSQL on 127.0.0.1:5432.
 #
 #   bench_smoke
 #     Runs `bench/run --smoke` from the repository root: both backends (SQLite, and a throwaway
@@ -15,20 +17,14 @@
 #     Leaves nothing running: the runner stops its servers and drops its databases on exit,
 #     including on SIGTERM/SIGINT. Results land in bench/results/<time>-smoke/ (git-ignored);
 #     set BENCH_SMOKE_OUT to choose the directory (e.g. under .ci/artifacts/).
-#     Takes two to four minutes on a 2-core machine. Uses apt_install from .ci/lib/common.sh when
-#     that is sourced (one apt-get update per CI run), plain apt-get otherwise.
+#     Takes two to four minutes on a 2-core machine.
 
 bench_smoke() {
   local root
   root="$(git rev-parse --show-toplevel)"
   if ! command -v wrk >/dev/null 2>&1; then
     echo "bench_smoke: installing wrk (Debian package)"
-    if declare -F apt_install >/dev/null; then
-      apt_install wrk
-    else
-      DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null
-    fi
+    apt_install wrk
   fi
   local out_args=()
   if [[ -n "${BENCH_SMOKE_OUT:-}" ]]; then

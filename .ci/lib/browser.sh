@@ -1,10 +1,12 @@
-#!/usr/bin/env bash
-# The browser leg of CI. Source this file (after common.sh when it is there), then call the functions:
+# shellcheck shell=bash
+# .ci/lib/browser.sh: the browser leg of CI (/docs in Debian's Chromium).
+# Provides: browser_install, browser_suite.
+# Needs: common.sh (apt_install); uv.
 #
 #   browser_install
-#     Installs Debian's `chromium` and `chromium-driver` when /usr/bin/chromium is missing (apt output to
-#     stderr; one `apt-get update` per CI run when common.sh's apt_install is available). Playwright's own
-#     browser download cannot work here, so tests/browser drives this executable. Idempotent; starts nothing.
+#     Installs Debian's `chromium` and `chromium-driver` when /usr/bin/chromium is missing (apt_install: apt's
+#     output on stderr). Playwright's own browser download cannot work here, so tests/browser drives this
+#     executable. Idempotent; starts nothing.
 #   browser_suite
 #     Runs `uv run pytest -m browser tests/browser -s` from the repository root: /docs in Chromium against a
 #     live `orders-app serve` (which the test starts and stops itself). It prints the page's first-load
@@ -15,12 +17,7 @@ browser_install() {
     echo "chromium already installed"
   else
     echo "installing Debian's chromium and chromium-driver"
-    if declare -F apt_install >/dev/null; then
-      apt_install chromium chromium-driver >&2
-    else
-      DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver >&2
-    fi
+    apt_install chromium chromium-driver
   fi
   /usr/bin/chromium --version
 }

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # .ci/lib/compose.sh: the compose tools the compose suite runs on, on a Debian 12 machine, as root.
+# Provides: compose_tools_install.
+# Needs: common.sh (apt_install), then engines.sh's engines_up (podman, docker, docker-compose); uv.
 #
-# Source it after .ci/lib/engines.sh (engines_up: podman, docker, docker-compose). Idempotent.
-#
+# Idempotent.
 #   compose_tools_install   Debian's podman-compose (1.0.3) and the CNI dnsname plugin, plus the pinned current
 #                           podman-compose release from PyPI in its own uv tool venv. Exports
 #                           ORDERS_PODMAN_COMPOSE (Debian's) and ORDERS_PODMAN_COMPOSE_LATEST (PyPI's), which
@@ -22,7 +23,7 @@
 _compose_log() { printf '[compose] %s\n' "$*" >&2; }
 
 compose_tools_install() {
-    orders_ci_apt_install podman-compose golang-github-containernetworking-plugin-dnsname || return 1
+    apt_install podman-compose golang-github-containernetworking-plugin-dnsname || return 1
     local bin="$ORDERS_CI_TOOLS_DIR/bin"
     if [[ $("$bin/podman-compose" --version 2>/dev/null) != *"podman-compose version $PODMAN_COMPOSE_VERSION"* ]]; then
         _compose_log "installing podman-compose==$PODMAN_COMPOSE_VERSION from PyPI into its own tool venv"

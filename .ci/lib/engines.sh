@@ -1,11 +1,13 @@
 # shellcheck shell=bash
 # .ci/lib/engines.sh: container engines for CI (podman and docker) on a Debian 12 machine, as root.
+# Provides: engines_install, engines_configure, dockerd_start, dockerd_wait, dockerd_stop, engines_up, engines_down.
+# Needs: common.sh sourced first (apt_install).
 #
-# Source it, then call the functions; each one is idempotent and returns non-zero on failure (the file does not
-# change the caller's shell options). Shared by the container, compose and publish legs: keep the names stable.
+# Each function is idempotent and returns non-zero on failure (the file does not change the caller's shell
+# options). Shared by the container, compose and publish legs: keep the names stable.
 #
-#   engines_install     apt-get install podman runc buildah skopeo docker.io docker-compose, only what is missing
-#                       (one `apt-get update` per shell, no service started by the packages' maintainer scripts).
+#   engines_install     apt_install podman runc buildah skopeo docker.io docker-compose (only what is missing; no
+#                       service started by the packages' maintainer scripts).
 #   engines_configure   write $ORDERS_CI_CONTAINERS_CONF (runtime runc, ulimits within the host's hard limits) and
 #                       export CONTAINERS_CONF pointing at it. crun, podman's default, cannot run on these machines.
 #   dockerd_start       start dockerd in the background unless a daemon already answers; records its PID in
@@ -30,35 +32,10 @@ export ORDERS_CI_RUN_DIR ORDERS_CI_CONTAINERS_CONF
 
 _engines_log() { printf '[engines] %s\n' "$*" >&2; }
 
-# One `apt-get update` per shell session, shared with base-images.sh.
-_orders_ci_apt_updated=${_orders_ci_apt_updated:-0}
-orders_ci_apt_install() {
-    local missing=() pkg
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-    done
-    ((${#missing[@]} == 0)) && return 0
-    # apt's output goes to stderr: this runs inside command substitutions that read a path or a tag from stdout.
-    if [[ $_orders_ci_apt_updated != 1 ]]; then
-        apt-get update -qq >&2 || return 1
-        _orders_ci_apt_updated=1
-    fi
-    _engines_log "installing: ${missing[*]}"
-    # A policy-rc.d that answers 101 keeps maintainer scripts from starting services (docker.io would try to
-    # start a dockerd we do not track). Only ours is removed afterwards.
-    local policy=/usr/sbin/policy-rc.d ours=0 rc=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && ours=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
-    ((ours)) && rm -f "$policy"
-    return "$rc"
-}
-
 engines_install() {
     # runc: the runtime that works here; uidmap/slirp4netns/fuse-overlayfs are podman's usual companions that
     # --no-install-recommends would otherwise leave out; iptables for both engines' port publishing.
-    orders_ci_apt_install podman runc buildah skopeo uidmap slirp4netns fuse-overlayfs iptables \
+    apt_install podman runc buildah skopeo uidmap slirp4netns fuse-overlayfs iptables \
         docker.io docker-compose
 }
 
@@ -131,8 +108,7 @@ dockerd_stop() {
     if kill -0 "$pid" 2>/dev/null && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]]; then
         _engines_log "stopping dockerd pid $pid"
         kill -TERM "$pid"
-        local i
-        for i in $(seq 1 60); do
+        for _ in $(seq 1 60); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.5
         done

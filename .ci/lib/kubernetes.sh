@@ -1,8 +1,10 @@
 # shellcheck shell=bash
 # .ci/lib/kubernetes.sh: what the Kubernetes suite (tests/kubernetes, marker `kubernetes`) needs on a CI machine.
+# Provides: kubernetes_install, kubernetes_suite.
+# Needs: common.sh (apt_install), engines.sh's engines_up and base-images.sh's build_python_base; uv.
 #
-# Source it after .ci/lib/engines.sh (it reuses orders_ci_apt_install from there). Functions are idempotent and
-# return non-zero on failure; the file does not change the caller's shell options. No cluster is involved.
+# Functions are idempotent and return non-zero on failure; the file does not change the caller's shell options.
+# No cluster is involved.
 #
 #   kubernetes_install  make kubectl (with kustomize 5) and catatonit available, and say where kubectl came from.
 #                       kubectl: the one on PATH when it bundles kustomize 5 (these machines' images ship Google's
@@ -29,11 +31,11 @@ _kube_kustomize_version() {
 }
 
 kubernetes_install() {
-    if ! declare -F orders_ci_apt_install >/dev/null; then
-        _kube_log "source .ci/lib/engines.sh first (orders_ci_apt_install)"
+    if ! declare -F apt_install >/dev/null; then
+        _kube_log "source .ci/lib/common.sh first (apt_install)"
         return 1
     fi
-    orders_ci_apt_install catatonit || return 1
+    apt_install catatonit || return 1
 
     local kubectl="${KUBECTL:-}" kustomize=""
     [[ -n $kubectl ]] || kubectl=$(command -v kubectl) || kubectl=""

@@ -1,14 +1,15 @@
-#!/usr/bin/env bash
-# Stand-in for the official PostgreSQL image, for CI machines that reach no container registry.
+# shellcheck shell=bash
+# .ci/lib/postgres-image.sh: a stand-in for the official PostgreSQL image, for CI machines that reach no registry.
+# Provides: postgres_image_build, postgres_image_to_podman.
+# Needs: common.sh (apt_install), then engines.sh's engines_up (a docker daemon; podman for the copy); root.
 #
-# Source this file, then call:
 #   postgres_image_build
 #       Builds (or reuses) a Debian bookworm minbase root filesystem with postgresql-15, cached as a tarball in
 #       $ORDERS_CI_CACHE_DIR (default /var/cache/orders-ci, outside the repository), imports it into Docker and
 #       builds .ci/postgres-standin/Containerfile on top as $POSTGRES_STANDIN_IMAGE
 #       (default localhost/orders-ci/postgres:15). Prints nothing on stdout except the image name on its
 #       last line. Idempotent: a second call reuses the tarball, and Docker's cache makes the build a no-op.
-#       Installs debootstrap when missing (apt-get update + install). Needs root and a running dockerd.
+#       Installs debootstrap when missing (apt_install). Needs root and a running dockerd.
 #   postgres_image_to_podman
 #       Copies $POSTGRES_STANDIN_IMAGE from Docker into Podman's storage (docker save | podman load), unless
 #       podman already holds the same image ID. Call after postgres_image_build. Returns 0 without doing
@@ -48,13 +49,7 @@ _pg_build_rootfs() (
 
     if ! command -v debootstrap >/dev/null; then
         _pg_log "installing debootstrap"
-        # Share engines.sh's one-update-per-shell installer when it is loaded.
-        if declare -F orders_ci_apt_install >/dev/null; then
-            orders_ci_apt_install debootstrap >&2
-        else
-            apt-get update -qq >&2
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
-        fi
+        apt_install debootstrap
     fi
 
     mkdir -p "$ORDERS_CI_CACHE_DIR"

@@ -1,11 +1,12 @@
 # shellcheck shell=bash
 # .ci/lib/publish.sh: what the publishing suite (tests/publish, marker `publish`) needs on a Debian 12 CI machine.
+# Provides: publish_install, publish_suite.
+# Needs: common.sh (apt_install), engines.sh's engines_up and base-images.sh's build_python_base; uv.
 #
-# Source it after .ci/lib/engines.sh (it reuses orders_ci_apt_install from there). Functions are idempotent and
-# return non-zero on failure; the file does not change the caller's shell options.
+# Functions are idempotent and return non-zero on failure; the file does not change the caller's shell options.
 #
 #   publish_install   apt-get install docker-registry (Debian's CNCF distribution registry 2.8), only if missing.
-#                     Its maintainer scripts cannot start the packaged service (orders_ci_apt_install's
+#                     Its maintainer scripts cannot start the packaged service (apt_install's
 #                     policy-rc.d): that one would listen on every interface. The tests start their own registries
 #                     on 127.0.0.1 with their own configs and stop them by PID.
 #   publish_suite     run the suite: `uv run pytest tests/publish -m publish` plus any extra pytest arguments.
@@ -20,11 +21,11 @@
 _publish_log() { printf '[publish] %s\n' "$*" >&2; }
 
 publish_install() {
-    if ! declare -F orders_ci_apt_install >/dev/null; then
-        _publish_log "source .ci/lib/engines.sh first (orders_ci_apt_install)"
+    if ! declare -F apt_install >/dev/null; then
+        _publish_log "source .ci/lib/common.sh first (apt_install)"
         return 1
     fi
-    orders_ci_apt_install docker-registry git || return 1
+    apt_install docker-registry git || return 1
     command -v docker-registry >/dev/null || { _publish_log "docker-registry missing after install"; return 1; }
 }
 

@@ -1,7 +1,9 @@
 # shellcheck shell=bash
-# .ci/lib/supply-chain.sh: what ships, checked offline (docs/supply-chain.md). Source it after engines.sh and
-# base-images.sh (engines_up, build_python_base); run from the repository root. Functions return non-zero on
-# failure and leave the caller's shell options alone.
+# .ci/lib/supply-chain.sh: what ships, checked offline (docs/supply-chain.md): SBOM and Trivy scans of the image.
+# Provides: supply_chain_image, supply_chain_sbom, supply_chain_scan_image, supply_chain_scan_repo, supply_chain_clean.
+# Needs: engines.sh's engines_up and base-images.sh's build_python_base; uv, openssl; the repository root as cwd.
+#
+# Functions return non-zero on failure and leave the caller's shell options alone.
 #
 #   supply_chain_image        build the image CI tests, with podman on the stand-in base (the container leg's
 #                             layers make this a cache hit), as $SUPPLY_CHAIN_IMAGE, and save it to
@@ -43,7 +45,7 @@ _supply_work() {
 # Offline on purpose: a closed port as proxy, Syft's update check off.
 _supply_offline() {
     HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
-        http_proxy=http://127.0.0.1:9 NO_PROXY= no_proxy= SYFT_CHECK_FOR_APP_UPDATE=false "$@"
+        http_proxy=http://127.0.0.1:9 NO_PROXY='' no_proxy='' SYFT_CHECK_FOR_APP_UPDATE=false "$@"
 }
 
 supply_chain_image() {
