@@ -13,7 +13,7 @@
 #   dockerd_start       start dockerd in the background unless a daemon already answers; records its PID in
 #                       $ORDERS_CI_RUN_DIR/dockerd.pid only when this file started it.
 #   dockerd_wait [S]    wait up to S seconds (default 60) until `docker info` answers.
-#   dockerd_stop        stop the dockerd that dockerd_start started (by recorded PID); leaves any other one alone.
+#   dockerd_stop        stop the dockerd that dockerd_start started in this shell (by PID); leaves any other one alone.
 #   engines_up          engines_install + engines_configure + dockerd_start + dockerd_wait. Exports DOCKER and PODMAN.
 #   engines_down        dockerd_stop. Containers are the callers' business: stop them before.
 #
@@ -84,6 +84,8 @@ dockerd_start() {
     # setsid: its own session, so the caller's Ctrl-C or job control does not hit it; stdin closed.
     setsid dockerd >"$ORDERS_CI_RUN_DIR/dockerd.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
+    # This shell's own: dockerd_stop leaves a daemon another shell (another session) started alone.
+    _orders_ci_dockerd_pid=$!
     _engines_log "started dockerd pid $(cat "$pidfile"), log $ORDERS_CI_RUN_DIR/dockerd.log"
 }
 
@@ -104,6 +106,10 @@ dockerd_stop() {
     local pidfile="$ORDERS_CI_RUN_DIR/dockerd.pid" pid
     [[ -s $pidfile ]] || return 0
     pid=$(cat "$pidfile")
+    if [[ $pid != "${_orders_ci_dockerd_pid:-}" ]]; then
+        _engines_log "dockerd $pid was started by another shell; leaving it running"
+        return 0
+    fi
     # Only a live dockerd with the recorded PID is ours; a stale file (reused PID) is just removed.
     if kill -0 "$pid" 2>/dev/null && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]]; then
         _engines_log "stopping dockerd pid $pid"
