@@ -33,14 +33,16 @@ _ASYNC_DRIVERS = {
 # none, and each statement then runs on its own.
 SQLITE_BEGIN = "orders_sqlite_begin"
 
-# How a unit of work's session gets its connection. Writers: SQLite takes its write lock when the
-# transaction begins (BEGIN IMMEDIATE) instead of failing later when a read upgrades to a write.
-# Readers run single SELECTs, each of which reads one consistent snapshot: no transaction around them,
-# so no BEGIN and ROLLBACK round trips (PostgreSQL autocommit; on SQLite, no BEGIN).
-SQLITE_WRITE_OPTIONS = {SQLITE_BEGIN: "BEGIN IMMEDIATE"}
+# How a unit of work's session gets its connection. Sessions start as readers: single SELECTs, each of
+# which reads one consistent snapshot, so no transaction around them and no BEGIN and ROLLBACK round
+# trips (PostgreSQL autocommit; on SQLite, no BEGIN). The session factory's engine carries these
+# options, so a read asks for nothing. Writers ask for theirs before their first statement: SQLite
+# takes its write lock when the transaction begins (BEGIN IMMEDIATE) instead of failing later when a
+# read upgrades to a write; PostgreSQL is named its default level, as the factory's engine says autocommit.
 SQLITE_READ_OPTIONS = {SQLITE_BEGIN: None}
-POSTGRES_WRITE_OPTIONS: dict[str, Any] = {}
+SQLITE_WRITE_OPTIONS = {SQLITE_BEGIN: "BEGIN IMMEDIATE"}
 POSTGRES_READ_OPTIONS = {"isolation_level": "AUTOCOMMIT"}
+POSTGRES_WRITE_OPTIONS = {"isolation_level": "READ COMMITTED"}
 
 
 def async_url(raw: str) -> URL:
@@ -205,10 +207,6 @@ class Database:
     def write_options(self) -> dict[str, Any]:
         return SQLITE_WRITE_OPTIONS if self.is_sqlite else POSTGRES_WRITE_OPTIONS
 
-    @property
-    def read_options(self) -> dict[str, Any]:
-        return SQLITE_READ_OPTIONS if self.is_sqlite else POSTGRES_READ_OPTIONS
-
     async def wait_for_turn(self) -> None:
         """Take one of the pool's connection permits, waiting in line for at most `checkout_timeout`.
 
@@ -254,7 +252,11 @@ def open_database(settings: Settings, observer: PoolObserver | None = None) -> D
         engine=engine,
         # Objects stay readable after commit (the use case returns the order it just saved) without a
         # reload; the repository flushes explicitly, so autoflush before each query would only cost.
-        sessions=async_sessionmaker(engine, expire_on_commit=False, autoflush=False),
+        sessions=async_sessionmaker(
+            engine.execution_options(**(SQLITE_READ_OPTIONS if sqlite else POSTGRES_READ_OPTIONS)),
+            expire_on_commit=False,
+            autoflush=False,
+        ),
         write_lock=asyncio.Lock() if sqlite else None,
         checkout_gate=asyncio.Semaphore(max(connections, 1)),
         checkout_timeout=settings.db_pool_timeout,

@@ -9,7 +9,7 @@ them, only to convert and drop them, costs more than the query (docs/bench.md).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -90,9 +90,8 @@ def _list_statement(cancelled: bool | None, paged: bool) -> Select[Any]:
 class SqlOrderRepository:
     """Orders on one AsyncSession, which belongs to the unit of work that made this repository."""
 
-    def __init__(self, session: AsyncSession, *, read_options: Mapping[str, Any]) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._read_options = read_options
         self._writing = False
         # Records loaded for update in this unit of work, by order id: save() and remove() change these.
         self._records: dict[uuid.UUID, OrderRecord] = {}
@@ -146,11 +145,7 @@ class SqlOrderRepository:
         await self._session.delete(self._loaded(order))
 
     async def _rows(self, statement: Select[Any], parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
-        session = self._session
-        if not session.in_transaction():
-            # A unit of work that only reads: its session's connection runs each SELECT on its own.
-            await session.connection(execution_options=self._read_options)
-        rows: Sequence[Sequence[Any]] = (await session.execute(statement, parameters)).all()
+        rows: Sequence[Sequence[Any]] = (await self._session.execute(statement, parameters)).all()
         return rows
 
     def _loaded(self, order: Order) -> OrderRecord:

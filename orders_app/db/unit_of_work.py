@@ -20,7 +20,7 @@ class SqlUnitOfWork:
     concurrent read-modify-write cycles serialise instead of losing updates; PostgreSQL gets the same
     guarantee from the row lock taken by `orders.get(..., for_update=True)`. A unit of work that never
     calls it only reads, and its session's connection runs each SELECT on its own, with no transaction
-    around it (Database.read_options).
+    around it (the read options in db/engine.py).
 
     Each unit of work holds one of the pool's permits (Database.wait_for_turn) from start to end, so
     requests get connections in arrival order.
@@ -44,7 +44,7 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         await self._database.wait_for_turn()
         self._session = session = self._database.sessions()
-        self.orders = SqlOrderRepository(session, read_options=self._database.read_options)
+        self.orders = SqlOrderRepository(session)
         return self
 
     async def __aexit__(
