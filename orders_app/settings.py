@@ -14,6 +14,7 @@ HTTP_PARSERS = ("auto", "h11", "httptools")
 HIGHEST_PORT = 65535
 
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 
 
@@ -29,8 +30,10 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     migrate_on_start: bool = True
     # How long `migrate` (and `serve`'s start-up migration) retries a database that is not reachable yet.
     db_wait_timeout: PositiveFloat = 60.0
-    db_pool_size: PositiveInt = 10
-    db_max_overflow: PositiveInt = 10
+    # Connections kept open for requests. Past it, overflow connections are closed as soon as they come
+    # back with others idle, so under steady load they are reopened many times a second (docs/bench.md).
+    db_pool_size: PositiveInt = 20
+    db_max_overflow: NonNegativeInt = 0
     db_pool_timeout: PositiveFloat = 5.0
     db_connect_timeout: PositiveFloat = 5.0
     db_statement_timeout: PositiveFloat = 15.0
@@ -160,6 +163,11 @@ def _refusal(error: msgspec.ValidationError, env: Mapping[str, str]) -> Settings
         return error.__cause__
     name = str(error).partition(" - at `$.")[2].removesuffix("`")
     kind = {field.encode_name: field.type for field in msgspec.structs.fields(Settings)}[name]
-    # Every other setting that can be malformed is a number that must be above zero.
-    expected = "true or false" if kind is bool else "a positive number"
+    # Every other setting that can be malformed is a number that must be above zero (or not below it).
+    if kind is bool:
+        expected = "true or false"
+    elif kind == NonNegativeInt:
+        expected = "a whole number, 0 or more"
+    else:
+        expected = "a positive number"
     return SettingsError(f"{name} must be {expected}, got {env[name]!r}")

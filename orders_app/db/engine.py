@@ -19,7 +19,9 @@ ACCEPTED_FORMS = (
     "sqlite:///PATH, sqlite+aiosqlite:///PATH, postgresql://…, postgres://…, postgresql+asyncpg://…"
 )
 
-SQLITE_POOL_SIZE = 4
+# Each aiosqlite connection is a thread with its own page cache. No overflow beyond it, for the same
+# reason as DB_MAX_OVERFLOW's default of 0 (settings.py).
+SQLITE_POOL_SIZE = 8
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -110,11 +112,10 @@ def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:
         # Every new connection to ":memory:" would be a new, empty database: share one.
         options["poolclass"] = StaticPool
     else:
-        # Each aiosqlite connection is a thread with its own page cache, and SQLite runs one writer at a
-        # time anyway: a small pool keeps memory down without starving readers.
+        # SQLite runs one writer at a time anyway: a small pool keeps memory down without starving readers.
         options.update(
             pool_size=SQLITE_POOL_SIZE,
-            max_overflow=SQLITE_POOL_SIZE,
+            max_overflow=0,
             pool_timeout=settings.db_pool_timeout,
             # No ROLLBACK when a connection goes back to the pool (each one a hop to the connection's
             # thread): every transaction here is SQLAlchemy's own, and closing the session or the
@@ -247,7 +248,7 @@ def open_database(settings: Settings, observer: PoolObserver | None = None) -> D
         observe_pool(engine, observer)
     sqlite = engine.dialect.name == "sqlite"
     pool_bound = settings.db_pool_size + max(settings.db_max_overflow, 0)
-    connections = 2 * SQLITE_POOL_SIZE if sqlite else pool_bound
+    connections = SQLITE_POOL_SIZE if sqlite else pool_bound
     return Database(
         engine=engine,
         # Objects stay readable after commit (the use case returns the order it just saved) without a

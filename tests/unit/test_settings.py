@@ -17,7 +17,7 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     assert settings == Settings()
     assert (settings.db_url, settings.db_pool_size, settings.db_pool_timeout) == (
         "sqlite:///orders.db",
-        10,
+        20,
         5.0,
     )
     assert settings.development_keys
@@ -56,6 +56,8 @@ def test_values_are_parsed_to_their_types() -> None:
         ("DB_POOL_SIZE", "ten", "must be a positive number"),
         ("DB_POOL_SIZE", "0", "must be a positive number"),
         ("DB_POOL_SIZE", "2.5", "must be a positive number"),
+        ("DB_MAX_OVERFLOW", "-1", "must be a whole number, 0 or more"),
+        ("DB_MAX_OVERFLOW", "many", "must be a whole number, 0 or more"),
         ("DB_POOL_TIMEOUT", "-1", "must be a positive number"),
         ("SQLITE_BUSY_TIMEOUT", "nan", "must be a positive number"),
         ("MIGRATE_ON_START", "maybe", "must be true or false"),
@@ -96,3 +98,8 @@ def test_numbers_are_read_as_json_numbers_and_nothing_looser(written: str) -> No
     with pytest.raises(SettingsError) as refused:
         Settings.from_env({"DB_STATEMENT_TIMEOUT": written})
     assert str(refused.value) == f"DB_STATEMENT_TIMEOUT must be a positive number, got {written!r}"
+
+
+def test_the_pool_may_have_no_overflow() -> None:
+    assert Settings.from_env({"DB_MAX_OVERFLOW": "0"}).db_max_overflow == 0
+    assert Settings.from_env({"DB_MAX_OVERFLOW": "5"}).db_max_overflow == 5
