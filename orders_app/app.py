@@ -128,12 +128,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # A new one per request over this app's database: a provider with no parameters to resolve.
         return SqlUnitOfWork(database)
 
-    def order_events() -> OrderEvents:
-        return events
-
     route_handlers: list[ControllerRouterHandler] = [
         # Orders answer 503 (with the readiness reason) until the schema is seen at this build's revision.
-        Router("/", route_handlers=[OrdersController], guards=[require_current_schema]),
+        Router("/", route_handlers=[OrdersController], before_request=require_current_schema),
         live,
         ready,
         openapi_router(),
@@ -146,7 +143,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=route_handlers,
         dependencies={
             "uow": Provide(unit_of_work, sync_to_thread=False),
-            "events": Provide(order_events, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
@@ -162,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "authenticator": authenticator,
                 "settings": settings,
                 "subject_limit": SubjectLimit(settings.max_concurrency_per_subject),
+                "order_events": events,
             }
         ),
     )

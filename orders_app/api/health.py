@@ -14,10 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import get
-from litestar.connection import ASGIConnection
+from litestar import Request, get
 from litestar.datastructures import State
-from litestar.handlers.base import BaseRouteHandler
 
 from orders_app.api.schemas import Health
 from orders_app.db.engine import Database
@@ -108,11 +106,13 @@ async def ready(state: State) -> Health:
     return Health(status="ok")
 
 
-async def require_current_schema(
-    connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
-) -> None:
-    """Guard for the orders routes: 503 with the reason until the schema has been seen current."""
-    readiness: Readiness = connection.app.state.readiness
+async def require_current_schema(request: Request[Any, Any, Any]) -> None:
+    """Before each orders request: 503 with the reason until the schema has been seen current.
+
+    A `before_request` hook rather than a guard: Litestar copies the route handler for every guard
+    call, a cost each request would pay long after the schema is current (docs/bench.md).
+    """
+    readiness: Readiness = request.app.state.readiness
     if readiness.schema_current:
         return
     answer = await readiness.answer()
