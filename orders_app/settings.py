@@ -31,7 +31,8 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     # How long `migrate` (and `serve`'s start-up migration) retries a database that is not reachable yet.
     db_wait_timeout: PositiveFloat = 60.0
     # Connections kept open for requests. Past it, overflow connections are closed as soon as they come
-    # back with others idle, so under steady load they are reopened many times a second (docs/bench.md).
+    # back with others idle, so under steady load they are reopened many times a second (docs/bench.md,
+    # "the last stretch").
     db_pool_size: PositiveInt = 20
     db_max_overflow: NonNegativeInt = 0
     db_pool_timeout: PositiveFloat = 5.0

@@ -101,7 +101,7 @@ def _events(request: AuthenticatedRequest) -> OrderEvents:
     """What is told of each committed change (metrics): the app's one observer, kept in its state.
 
     Not a second dependency: Litestar resolves two dependencies of one handler concurrently, in an
-    anyio task group per request, which cost more than the rest of the dependency work (docs/bench.md).
+    anyio task group per request: 6% of a POST's main-thread time (docs/bench.md, "the last stretch").
     """
     events: OrderEvents = request.app.state.order_events
     return events
