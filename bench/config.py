@@ -24,7 +24,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
 # Scenarios the peer (bench/peer) and the baseline (--baseline) serve beside ours.
 COMPARED_SCENARIOS = ("S1", "S2", "S3")
 # The bar: ours at least this multiple of the peer's req/s in the same run; reported, never enforced
-# (docs/bench.md, "The peer").
+# (docs/bench.md, "Against the peer").
 PEER_TARGET = 3.0
 SEED_ORDERS = 1000
 TOKEN_POOL = 200
