@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.publish.publish_support import ROOT, Project, clean_env, engine_path, make_project, skip_or_fail
+from tests.publish.publish_support import ROOT, Project, clean_env, engine_path, git, skip_or_fail
 
 # Every file that shows a command line calling the script.
 DOCUMENTS = (
@@ -54,17 +54,16 @@ def fresh_shell_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def clean_clone(tmp_path: Path) -> Project:
-    """This checkout's tracked and unignored files committed in a new repository: no .venv, no dist/."""
-    listed = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "-co", "--exclude-standard", "-z"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    project = make_project(tmp_path, [f for f in listed.split("\0") if f])
-    assert not (project.path / ".venv").exists()
-    return project
+def clean_clone(project: Project, tmp_path: Path) -> Path:
+    """A clone of the committed copy of this checkout, as a reader gets it: no .venv, no dist/."""
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project.path), str(clone))
+    assert not (clone / ".venv").exists()
+    return clone
+
+
+def run_in(clone: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=clone, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def runnable(args: str) -> list[str] | None:
@@ -75,39 +74,21 @@ def runnable(args: str) -> list[str] | None:
     return argv if "--dry-run" in argv else [*argv, "--dry-run"]
 
 
-@pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not on PATH")
-def test_the_documented_lines_run_as_written_from_a_clean_clone(clean_clone: Project) -> None:
+def test_the_documented_lines_run_as_written_from_a_clean_clone(project: Project, clean_clone: Path) -> None:
     env = fresh_shell_env(AWS_REGION="eu-west-1", SOURCE_DATE_EPOCH="1700000000")
     assert shutil.which("syft", path=env["PATH"]) is None, "syft on PATH would hide what uv run brings"
     lines = sorted({tuple(argv) for _, _, args in documented_calls() if (argv := runnable(args))})
     assert len(lines) >= 6, lines
     for argv in lines:
-        result = subprocess.run(
-            ["uv", "run", "scripts/publish", *argv],
-            cwd=clean_clone.path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        result = run_in(clean_clone, env, "uv", "run", "scripts/publish", *argv)
         assert result.returncode == 0, (argv, result.stderr)
         assert "publish: error" not in result.stderr, (argv, result.stderr)
-        out = result.stdout
-        build = f"# build orders-app:local with OCI labels for {clean_clone.version} ({clean_clone.revision})"
-        assert build in out, (argv, out)
-        assert re.search(r"^SYFT_CHECK_FOR_APP_UPDATE=false syft scan ", out, re.MULTILINE), (argv, out)
+        build = f"# build orders-app:local with OCI labels for {project.version} ({project.revision})"
+        assert build in result.stdout, (argv, result.stdout)
+        assert re.search(r"^SYFT_CHECK_FOR_APP_UPDATE=false syft scan ", result.stdout, re.MULTILINE), argv
     # The environment `uv run` made holds the Syft a real run uses (the script's own look-up, run by uv).
-    found = subprocess.run(
-        ["uv", "run", "--no-sync", "python", "-c", FIND_SYFT],
-        cwd=clean_clone.path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout.strip()
-    assert Path(found) == clean_clone.path / ".venv" / "bin" / "syft", found
+    found = run_in(clean_clone, env, "uv", "run", "--no-sync", "python", "-c", FIND_SYFT)
+    assert Path(found.stdout.strip()) == clean_clone / ".venv" / "bin" / "syft", found
 
 
 FIND_SYFT = """
@@ -120,7 +101,7 @@ print(shutil.which(syft) if syft else None)
 
 
 @pytest.mark.publish
-def test_without_uv_run_a_clean_clone_stops_at_syft_with_the_fix(clean_clone: Project) -> None:
+def test_without_uv_run_a_clean_clone_stops_at_syft_with_the_fix(clean_clone: Path) -> None:
     # Needs an engine only to be named: the syft check comes right after, before any command runs.
     engine = engine_path("docker") or engine_path("podman")
     if engine is None:
@@ -128,16 +109,7 @@ def test_without_uv_run_a_clean_clone_stops_at_syft_with_the_fix(clean_clone: Pr
     assert engine is not None
     env = fresh_shell_env()
     assert shutil.which("syft", path=env["PATH"]) is None, "syft on PATH: the error cannot show"
-    script = str(clean_clone.path / "scripts" / "publish")
-    result = subprocess.run(
-        [script, "--registry", "ghcr.io/coffeemesh", "--engine", engine],
-        cwd=clean_clone.path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_in(clean_clone, env, "scripts/publish", "--registry", "ghcr.io/acme", "--engine", engine)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr == (
