@@ -2,9 +2,9 @@
 
 `bench/run` itself runs with the bench group (matplotlib, advanced-alchemy for the peer). Serving our
 app from there would measure packages the image never ships: Litestar imports advanced-alchemy when
-it is installed, and with it NumPy and OpenBLAS threads (docs/bench.md, "Peak RSS: what the image
-ships"). So ours, S0's bare app and the baseline each get `uv sync --no-dev --extra speedups`, with
-bytecode compiled, as the Containerfile installs it.
+it is installed, and with it NumPy and OpenBLAS threads (docs/bench.md, "Memory (peak RSS)"). So
+ours, S0's bare app and the baseline each get `uv sync --no-dev --extra speedups`, with bytecode
+compiled, as the Containerfile installs it.
 """
 
 from __future__ import annotations

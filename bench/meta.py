@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.config import PEER_TARGET, ROOT, SEED_ORDERS, TARGETS, TOKEN_POOL, Options
+from bench.config import PEER_TARGET, ROOT, SEED_ORDERS, TOKEN_POOL, Options
 from bench.environment import ServingEnvironment
 
 
@@ -56,7 +56,6 @@ def describe_run(options: Options, wrk_version: str, served: ServingEnvironment)
         "seed_orders": SEED_ORDERS,
         "token_pool": TOKEN_POOL,
         "smoke": options.smoke,
-        "targets": TARGETS,
         "peer": options.peer,
         "peer_target": PEER_TARGET,
         "advanced_alchemy": _version("advanced-alchemy"),

