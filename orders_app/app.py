@@ -19,8 +19,9 @@ from orders_app.api.hooks import complete_allow_header
 from orders_app.api.middleware import AccessLog, ClientAborts, ConcurrencyLimit, SubjectLimit, stdout_lines
 from orders_app.api.openapi import openapi_router
 from orders_app.api.orders import OrdersController
+from orders_app.auth.key_sources import JwksKeys, KeySource, StaticKey
 from orders_app.auth.keys import KeyConfigError, load_public_key
-from orders_app.auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
+from orders_app.auth.verifier import TokenVerifier
 from orders_app.db.engine import open_database
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.observability.metrics import (

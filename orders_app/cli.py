@@ -175,7 +175,7 @@ def keys_init(args: argparse.Namespace) -> None:
 
 
 def token(args: argparse.Namespace) -> None:
-    from orders_app.auth.tokens import mint_token
+    from orders_app.auth.dev_tokens import mint_token
 
     settings = _settings()
     if not args.sub.strip():

@@ -10,7 +10,8 @@ from litestar.exceptions import ClientException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from orders_app.api.middleware import SubjectLimit, send_overloaded
-from orders_app.auth.tokens import EMPTY, MISSING, NOT_BEARER, TOO_LARGE, InvalidToken, TokenVerifier
+from orders_app.auth.failures import EMPTY, MISSING, NOT_BEARER, TOO_LARGE, InvalidToken
+from orders_app.auth.verifier import TokenVerifier
 from orders_app.observability.metrics import shed
 
 # An RS256 JWT with the usual claims is under 1 KiB; anything past this is refused before any base64,

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from orders_app.auth.jwks_client import JWKS_MAX_BYTES
+from orders_app.auth.key_sources import JwksKeys
 from orders_app.auth.keys import KeyPair
-from orders_app.auth.tokens import JWKS_MAX_BYTES, JwksKeys
 from tests.api.test_auth_jwks import FakeClock, JwksServer, jwk, numbers, token
 from tests.conftest import run_migrations
 from tests.live_server import LiveServer, base_env
