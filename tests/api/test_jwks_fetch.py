@@ -147,7 +147,7 @@ async def test_a_stale_cache_keeps_serving_while_its_refresh_is_slow(keys: KeyPa
     "url", ["http://localhost:9/jwks.json", "http://127.0.0.1:9/jwks.json", "http://[::1]:9/k"]
 )
 def test_plain_http_is_accepted_on_loopback(url: str, tmp_path: Any) -> None:
-    from orders_app.app import build_authenticator
+    from orders_app.auth.from_settings import build_authenticator
     from orders_app.settings import Settings
 
     build_authenticator(Settings(jwt_jwks_url=url, db_url=f"sqlite:///{tmp_path / 'o.db'}"))
