@@ -120,27 +120,24 @@ class TokenVerifier:
         return subject, float(claims["exp"])
 
 
+# The description each PyJWT rejection gets; a subclass takes its nearest listed ancestor's, e.g. an
+# InvalidSignatureError (a DecodeError) is BAD_SIGNATURE, and any other InvalidTokenError is INVALID.
+_DESCRIBED: dict[type[jwt.InvalidTokenError], str] = {
+    jwt.ExpiredSignatureError: EXPIRED,
+    # Both `nbf` and `iat` later than now (plus leeway).
+    jwt.ImmatureSignatureError: NOT_YET_VALID,
+    jwt.InvalidAudienceError: WRONG_AUDIENCE,
+    jwt.InvalidIssuerError: WRONG_ISSUER,
+    jwt.InvalidAlgorithmError: WRONG_ALGORITHM,
+    jwt.InvalidSignatureError: BAD_SIGNATURE,
+    jwt.DecodeError: MALFORMED,
+}
+
+
 def _describe(error: jwt.InvalidTokenError) -> str:
     if type(error) is jwt.InvalidTokenError:
         # PyJWT raises the bare base class for header defects: a non-string `kid`, an unknown `crit`.
         return MALFORMED
-    match error:
-        case jwt.ExpiredSignatureError():
-            return EXPIRED
-        case jwt.ImmatureSignatureError():
-            # Both `nbf` and `iat` later than now (plus leeway).
-            return NOT_YET_VALID
-        case jwt.InvalidAudienceError():
-            return WRONG_AUDIENCE
-        case jwt.InvalidIssuerError():
-            return WRONG_ISSUER
-        case jwt.MissingRequiredClaimError():
-            return MISSING_CLAIM.get(error.claim, INVALID)
-        case jwt.InvalidAlgorithmError():
-            return WRONG_ALGORITHM
-        case jwt.InvalidSignatureError():
-            return BAD_SIGNATURE
-        case jwt.DecodeError():
-            return MALFORMED
-        case _:
-            return INVALID
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return MISSING_CLAIM.get(error.claim, INVALID)
+    return next((_DESCRIBED[kind] for kind in type(error).__mro__ if kind in _DESCRIBED), INVALID)
