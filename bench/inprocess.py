@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _measure(scenario: str, requests: int, rounds: int) -> list[float]:
     import orders_app.app as app_module
+    from orders_app.auth.dev_tokens import mint_token
     from orders_app.auth.keys import create_key_pair, load_private_key
-    from orders_app.auth.tokens import mint_token
     from orders_app.db.migrations import upgrade_to_head
     from orders_app.settings import DEFAULT_AUDIENCE, Settings
 

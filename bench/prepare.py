@@ -89,8 +89,8 @@ def throwaway_database(
 
 
 def mint_tokens(keys_dir: Path) -> Tokens:
+    from orders_app.auth.dev_tokens import mint_token
     from orders_app.auth.keys import load_private_key
-    from orders_app.auth.tokens import mint_token
     from orders_app.settings import DEFAULT_AUDIENCE
 
     private_key = load_private_key(keys_dir / "private_key.pem")

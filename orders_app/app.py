@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-from urllib.parse import urlsplit
 
 from litestar import Litestar, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import ASGIApp, ControllerRouterHandler
 
-from orders_app.api.auth import Authenticator
 from orders_app.api.docs import docs_router
 from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import Readiness, live, ready, require_current_schema
@@ -19,8 +16,7 @@ from orders_app.api.hooks import complete_allow_header
 from orders_app.api.middleware import AccessLog, ClientAborts, ConcurrencyLimit, SubjectLimit, stdout_lines
 from orders_app.api.openapi import openapi_router
 from orders_app.api.orders import OrdersController
-from orders_app.auth.keys import KeyConfigError, load_public_key
-from orders_app.auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
+from orders_app.auth.from_settings import build_authenticator
 from orders_app.db.engine import open_database
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.observability.metrics import (
@@ -37,67 +33,6 @@ from orders_app.service.ports import NO_EVENTS, OrderEvents
 from orders_app.settings import Settings
 
 logger = logging.getLogger("orders_app")
-
-
-# More skew than this is a broken clock, and a large leeway quietly extends every token's lifetime.
-MAX_LEEWAY_SECONDS = 300.0
-
-
-def build_authenticator(settings: Settings) -> Authenticator:
-    """Load key material once, at start-up; KeyConfigError (one clear line) when it is unusable."""
-    if settings.auth_disabled:
-        return Authenticator(verifier=None)
-    if not settings.jwt_audience.strip():
-        # An empty audience would only match tokens minted for no service in particular.
-        raise KeyConfigError("JWT_AUDIENCE must not be empty")
-    if settings.jwt_leeway > MAX_LEEWAY_SECONDS:
-        raise KeyConfigError(f"JWT_LEEWAY={settings.jwt_leeway:g} is above {MAX_LEEWAY_SECONDS:g} seconds")
-    keys: KeySource
-    if settings.jwt_jwks_url:
-        if settings.jwt_public_key_file is not None:
-            # Two sources of truth for who may sign tokens is a misconfiguration, not a preference.
-            raise KeyConfigError("JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL are both set; set only one")
-        url = urlsplit(settings.jwt_jwks_url)
-        if url.scheme not in ("http", "https"):
-            # urllib would also open file:// and ftp:// URLs.
-            raise KeyConfigError(f"JWT_JWKS_URL={settings.jwt_jwks_url} must be an http:// or https:// URL")
-        if url.scheme == "http" and not _is_loopback(url.hostname):
-            # Keys fetched in clear text can be swapped in transit, and with them every token accepted.
-            raise KeyConfigError(
-                f"JWT_JWKS_URL={settings.jwt_jwks_url} must use https:// (http:// only on loopback)"
-            )
-        keys = JwksKeys(
-            settings.jwt_jwks_url,
-            refresh_cooldown=settings.jwt_jwks_refresh_cooldown,
-            timeout=settings.jwt_jwks_timeout,
-        )
-    else:
-        key_file = settings.effective_public_key_file
-        assert key_file is not None
-        variable = "JWT_PUBLIC_KEY_FILE" if settings.jwt_public_key_file else "development key"
-        if settings.development_keys and not key_file.is_file():
-            raise KeyConfigError(
-                f"no JWT_PUBLIC_KEY_FILE set and no development key at {key_file}; "
-                "run `orders-app keys init` or set JWT_PUBLIC_KEY_FILE"
-            )
-        keys = StaticKey(load_public_key(key_file, variable=variable))
-    return Authenticator(
-        verifier=TokenVerifier(
-            keys,
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            leeway=settings.jwt_leeway,
-        )
-    )
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
 
 
 @get("/metrics", operation_id="metrics", sync_to_thread=False, include_in_schema=False)

@@ -45,7 +45,7 @@ def _prepare_development_keys(settings: Settings) -> None:
 
 def _check_configuration(settings: Settings) -> None:
     """Fail before binding a port when the database URL or the auth configuration is unusable."""
-    from orders_app.app import build_authenticator
+    from orders_app.auth.from_settings import build_authenticator
     from orders_app.db.engine import async_url
     from orders_app.server import server_protocol
 
@@ -175,7 +175,7 @@ def keys_init(args: argparse.Namespace) -> None:
 
 
 def token(args: argparse.Namespace) -> None:
-    from orders_app.auth.tokens import mint_token
+    from orders_app.auth.dev_tokens import mint_token
 
     settings = _settings()
     if not args.sub.strip():

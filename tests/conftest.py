@@ -26,8 +26,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from orders_app.app import create_app, serving_stack
+from orders_app.auth.dev_tokens import mint_token
 from orders_app.auth.keys import KeyPair, create_key_pair, load_private_key
-from orders_app.auth.tokens import mint_token
 from orders_app.db.migrations import upgrade_to_head
 from orders_app.settings import DEFAULT_AUDIENCE, Settings
 from tests.factories import new_user, order_body

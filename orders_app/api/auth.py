@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from litestar.enums import ScopeType
 from litestar.exceptions import ClientException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from orders_app.api.middleware import SubjectLimit, send_overloaded
-from orders_app.auth.tokens import EMPTY, MISSING, NOT_BEARER, TOO_LARGE, InvalidToken, TokenVerifier
+from orders_app.auth.authenticator import Authenticator
+from orders_app.auth.failures import TOO_LARGE, InvalidToken
 from orders_app.observability.metrics import shed
 
 # An RS256 JWT with the usual claims is under 1 KiB; anything past this is refused before any base64,
 # JSON or signature work, so junk tokens cost no CPU (docs/limits.md).
 MAX_AUTHORIZATION_BYTES = 8192
 DUPLICATE_AUTHORIZATION = "the request carries more than one Authorization header"
-
-
-@dataclass(frozen=True, slots=True)
-class Authenticator:
-    """Verifies bearer tokens; or, only when the operator opted out of auth, serves one fixed subject."""
-
-    verifier: TokenVerifier | None
-    anonymous_subject: str = "anonymous"
-
-    async def owner(self, authorization: str | None) -> str:
-        if self.verifier is None:
-            return self.anonymous_subject
-        if not authorization:
-            raise InvalidToken(MISSING, error="invalid_request")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer":
-            raise InvalidToken(NOT_BEARER, error="invalid_request")
-        token = token.strip()
-        if not token:
-            raise InvalidToken(EMPTY, error="invalid_request")
-        return await self.verifier.subject(token)
 
 
 class BearerAuthentication:

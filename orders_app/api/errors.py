@@ -17,7 +17,7 @@ from litestar.types import ExceptionHandlersMap
 
 from orders_app.api.health import NotReady
 from orders_app.api.middleware import CLIENT_CLOSED_STATUS, ClientDisconnected
-from orders_app.auth.tokens import InvalidToken, KeysUnavailable
+from orders_app.auth.failures import InvalidToken, KeysUnavailable
 from orders_app.db.errors import DatabaseUnavailable
 from orders_app.domain.errors import InvalidOrder, OrderNotFound, TransitionNotAllowed
 from orders_app.observability.metrics import AUTH_FAILURES, DB_UNAVAILABLE, auth_failure_reason
@@ -76,7 +76,7 @@ _CHALLENGE_SAFE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
 def _unauthorized(_: Request[Any, Any, Any], exc: InvalidToken) -> Response[Any]:
-    # Descriptions come from a fixed set (auth.tokens.DESCRIPTIONS); the check keeps a future slip,
+    # Descriptions come from a fixed set (auth.failures.DESCRIPTIONS); the check keeps a future slip,
     # say a quote or a newline, from ever splitting or forging the header.
     AUTH_FAILURES.labels(auth_failure_reason(exc.description)).inc()
     error = exc.error if _CHALLENGE_SAFE.fullmatch(exc.error) else "invalid_token"

@@ -39,7 +39,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from orders_app.api.middleware import SERVER_STATUS_KEY
-from orders_app.auth.tokens import DESCRIPTIONS
+from orders_app.auth.failures import DESCRIPTIONS
 
 # A `_created` timestamp per series doubles the exposition; Prometheus reads resets from the counts.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -117,7 +117,7 @@ def shed_by_status(status: int) -> None:
 
 
 def auth_failure_reason(description: str) -> str:
-    """The 401 body's description as a label; the set is fixed (auth.tokens.DESCRIPTIONS), "other" if not."""
+    """The 401 body's description as a label; the set is fixed (auth/failures.py), "other" if not."""
     return description if description in DESCRIPTIONS else "other"
 
 

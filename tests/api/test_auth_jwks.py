@@ -18,8 +18,10 @@ from jwt.algorithms import RSAAlgorithm
 from litestar.testing import AsyncTestClient
 
 from orders_app.app import create_app, create_asgi_app
+from orders_app.auth.dev_tokens import mint_token
+from orders_app.auth.failures import InvalidToken
+from orders_app.auth.key_sources import JwksKeys
 from orders_app.auth.keys import KeyConfigError, KeyPair, create_key_pair, load_private_key
-from orders_app.auth.tokens import InvalidToken, JwksKeys, mint_token
 from orders_app.settings import DEFAULT_AUDIENCE
 from tests.conftest import Backend, app_settings
 

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from litestar.testing import AsyncTestClient
 
 from orders_app.app import create_app, create_asgi_app
+from orders_app.auth.dev_tokens import mint_token
 from orders_app.auth.keys import KeyConfigError, KeyPair, create_key_pair, load_private_key, load_public_key
-from orders_app.auth.tokens import mint_token
 from orders_app.settings import DEFAULT_AUDIENCE
 from tests.conftest import Backend, app_settings, skip_or_fail
 

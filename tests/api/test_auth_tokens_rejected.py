@@ -25,8 +25,9 @@ from litestar.testing import AsyncTestClient
 
 from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.app import create_asgi_app
+from orders_app.auth.dev_tokens import mint_token
+from orders_app.auth.failures import DESCRIPTIONS, InvalidToken
 from orders_app.auth.keys import KeyPair, create_key_pair, load_private_key
-from orders_app.auth.tokens import DESCRIPTIONS, InvalidToken, mint_token
 from orders_app.settings import DEFAULT_AUDIENCE
 from tests.conftest import Backend, TokenMinter, app_settings
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from orders_app.api.auth import DUPLICATE_AUTHORIZATION, MAX_AUTHORIZATION_BYTES
-from orders_app.auth.tokens import TOO_LARGE
+from orders_app.auth.failures import TOO_LARGE
 from tests.conftest import TokenMinter
 from tests.factories import new_user
 from tests.live_server import PARSERS, LiveServer, raw_exchange, start_server, status_of

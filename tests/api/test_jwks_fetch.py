@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from orders_app.auth.jwks_client import JWKS_MAX_BYTES
+from orders_app.auth.key_sources import JwksKeys
 from orders_app.auth.keys import KeyPair
-from orders_app.auth.tokens import JWKS_MAX_BYTES, JwksKeys
 from tests.api.test_auth_jwks import FakeClock, JwksServer, jwk, numbers, token
 from tests.conftest import run_migrations
 from tests.live_server import LiveServer, base_env
@@ -146,7 +147,7 @@ async def test_a_stale_cache_keeps_serving_while_its_refresh_is_slow(keys: KeyPa
     "url", ["http://localhost:9/jwks.json", "http://127.0.0.1:9/jwks.json", "http://[::1]:9/k"]
 )
 def test_plain_http_is_accepted_on_loopback(url: str, tmp_path: Any) -> None:
-    from orders_app.app import build_authenticator
+    from orders_app.auth.from_settings import build_authenticator
     from orders_app.settings import Settings
 
     build_authenticator(Settings(jwt_jwks_url=url, db_url=f"sqlite:///{tmp_path / 'o.db'}"))

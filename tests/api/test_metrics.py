@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from orders_app.app import create_app, serving_stack
-from orders_app.auth.tokens import MALFORMED, MISSING
+from orders_app.auth.failures import MALFORMED, MISSING
 from tests.conftest import Backend, TokenMinter, app_settings, run_migrations
 from tests.factories import new_user, order_body
 from tests.live_server import LiveServer, base_env, free_port

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orders_app.auth.tokens import BAD_SUBJECT
+from orders_app.auth.failures import BAD_SUBJECT
 from tests.conftest import Backend, TokenMinter
 from tests.factories import new_user, order_body
 from tests.live_server import LiveServer, base_env

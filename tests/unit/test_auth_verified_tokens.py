@@ -12,15 +12,11 @@ import time
 
 import pytest
 
+from orders_app.auth.dev_tokens import mint_token
+from orders_app.auth.failures import BAD_SIGNATURE, EXPIRED, InvalidToken
 from orders_app.auth.keys import KeyPair, VerificationKey, create_key_pair, load_private_key, load_public_key
-from orders_app.auth.tokens import (
-    BAD_SIGNATURE,
-    EXPIRED,
-    InvalidToken,
-    TokenVerifier,
-    VerifiedTokens,
-    mint_token,
-)
+from orders_app.auth.verified_cache import VerifiedTokens
+from orders_app.auth.verifier import TokenVerifier
 
 AUDIENCE = "orders-api"
 LEEWAY = 30.0
