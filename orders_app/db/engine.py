@@ -7,29 +7,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from orders_app.db.errors import DatabaseUnavailable, reported_as_unavailable
-from orders_app.settings import Settings, SettingsError
-
-ACCEPTED_FORMS = (
-    "sqlite:///PATH, sqlite+aiosqlite:///PATH, postgresql://…, postgres://…, postgresql+asyncpg://…"
-)
+from orders_app.db.url import async_url, is_sqlite
+from orders_app.settings import Settings
 
 # Each aiosqlite connection is a thread with its own page cache. No overflow beyond it, for the same
 # reason as DB_MAX_OVERFLOW's default of 0 (settings.py).
 SQLITE_POOL_SIZE = 8
-
-_ASYNC_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-    "postgresql": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg",
-    "postgresql+asyncpg": "postgresql+asyncpg",
-}
 
 # Execution option naming the statement that begins a SQLite transaction (see _on_begin); None begins
 # none, and each statement then runs on its own.
@@ -45,24 +34,6 @@ SQLITE_READ_OPTIONS = {SQLITE_BEGIN: None}
 SQLITE_WRITE_OPTIONS = {SQLITE_BEGIN: "BEGIN IMMEDIATE"}
 POSTGRES_READ_OPTIONS = {"isolation_level": "AUTOCOMMIT"}
 POSTGRES_WRITE_OPTIONS = {"isolation_level": "READ COMMITTED"}
-
-
-def async_url(raw: str) -> URL:
-    """Normalise a DB_URL to its async driver, or fail with one line naming the accepted forms."""
-    try:
-        url = make_url(raw)
-    except ArgumentError:
-        raise SettingsError(f"DB_URL {raw!r} is not a database URL; use one of: {ACCEPTED_FORMS}") from None
-    driver = _ASYNC_DRIVERS.get(url.drivername)
-    if driver is None:
-        raise SettingsError(
-            f"DB_URL scheme {url.drivername!r} is not supported; use one of: {ACCEPTED_FORMS}"
-        )
-    return url.set(drivername=driver)
-
-
-def is_sqlite(url: URL) -> bool:
-    return url.get_backend_name() == "sqlite"
 
 
 def _sqlite_in_memory(url: URL) -> bool:

@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from orders_app.db.engine import async_url, is_sqlite
+from orders_app.db.url import async_url, is_sqlite
 from orders_app.db.errors import is_unavailability
 
 logger = logging.getLogger("orders_app.migrations")
