@@ -13,16 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from orders_app.db.errors import DatabaseUnavailable, reported_as_unavailable
+from orders_app.db.sqlite import SERVING_PRAGMAS, SQLITE_BEGIN, create_sqlite_engine
 from orders_app.db.url import async_url, is_sqlite
 from orders_app.settings import Settings
 
 # Each aiosqlite connection is a thread with its own page cache. No overflow beyond it, for the same
 # reason as DB_MAX_OVERFLOW's default of 0 (settings.py).
 SQLITE_POOL_SIZE = 8
-
-# Execution option naming the statement that begins a SQLite transaction (see _on_begin); None begins
-# none, and each statement then runs on its own.
-SQLITE_BEGIN = "orders_sqlite_begin"
 
 # How a unit of work's session gets its connection. Sessions start as readers: single SELECTs, each of
 # which reads one consistent snapshot, so no transaction around them and no BEGIN and ROLLBACK round
@@ -78,7 +75,7 @@ def _replace_closed_connections(dbapi_connection: Any, _record: Any, _proxy: Any
 
 
 def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:
-    options: dict[str, Any] = {"connect_args": {"timeout": settings.sqlite_busy_timeout}}
+    options: dict[str, Any] = {}
     if _sqlite_in_memory(url):
         # Every new connection to ":memory:" would be a new, empty database: share one.
         options["poolclass"] = StaticPool
@@ -93,26 +90,9 @@ def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:
             # Connection that began it has already rolled it back.
             pool_reset_on_return=None,
         )
-    engine = create_async_engine(url, **options)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _on_begin).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys = ON")
-        # WAL lets readers run beside a writer; NORMAL sync is durable across a process crash in WAL mode.
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        begin = connection.get_execution_options().get(SQLITE_BEGIN, "BEGIN")
-        if begin is not None:
-            connection.exec_driver_sql(begin)
-
-    return engine
+    return create_sqlite_engine(
+        url, busy_timeout=settings.sqlite_busy_timeout, begin="BEGIN", pragmas=SERVING_PRAGMAS, **options
+    )
 
 
 class PoolObserver(Protocol):

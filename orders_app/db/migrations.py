@@ -20,13 +20,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from orders_app.db.url import async_url, is_sqlite
 from orders_app.db.errors import is_unavailability
+from orders_app.db.sqlite import create_sqlite_engine
+from orders_app.db.url import async_url, is_sqlite
 
 logger = logging.getLogger("orders_app.migrations")
 
@@ -102,20 +103,10 @@ def migration_engine(url: URL, *, connect_timeout: float, lock_wait: float) -> A
     """One connection, no pool; on SQLite every transaction takes the write lock when it begins."""
     if not is_sqlite(url):
         return create_async_engine(url, poolclass=NullPool, connect_args={"timeout": connect_timeout})
-    # The busy timeout is how long a second migration waits for the first one's write lock.
-    engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": lock_wait})
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # SQLAlchemy, not the sqlite3 module, decides when the transaction begins (see _on_begin).
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        # Without it, two migrations both read "no revision" and both create the tables.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    # BEGIN IMMEDIATE: otherwise two migrations both read "no revision" and both create the tables. The
+    # busy timeout is how long the second one waits for the first one's write lock. No pragmas: foreign
+    # keys stay off while batch mode rebuilds tables.
+    return create_sqlite_engine(url, busy_timeout=lock_wait, begin="BEGIN IMMEDIATE", poolclass=NullPool)
 
 
 async def connect_when_reachable(
