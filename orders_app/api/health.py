@@ -20,7 +20,7 @@ from litestar.datastructures import State
 from orders_app.api.schemas import Health
 from orders_app.db.engine import Database
 from orders_app.db.errors import DatabaseUnavailable, reported_as_unavailable
-from orders_app.db.migrations import SchemaScripts
+from orders_app.db.revision import SchemaScripts
 
 logger = logging.getLogger("orders_app.health")
 

@@ -19,7 +19,7 @@ from sqlalchemy import event
 from orders_app.api.health import Readiness
 from orders_app.app import create_app, create_asgi_app, serving_stack
 from orders_app.auth.keys import KeyPair
-from orders_app.db.migrations import SchemaScripts
+from orders_app.db.revision import SchemaScripts
 from orders_app.settings import Settings
 from tests.conftest import Backend, TokenMinter, app_settings, run_migrations
 from tests.factories import order_body
