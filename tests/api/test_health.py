@@ -7,6 +7,7 @@ without either (nothing orders start-up on podman compose or Kubernetes) and bec
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -107,9 +108,9 @@ class Clock:
 
 @pytest.fixture
 def counted_app(backend: Backend, keys: KeyPair) -> Iterator[tuple[Litestar, list[float], Clock]]:
-    app = create_app(app_settings(backend, keys))
     clock = Clock()
-    app.state.readiness = Readiness(app.state.database, cache_seconds=1.0, clock=clock)
+    settings = app_settings(backend, keys, readiness_cache_seconds=1.0)
+    app = create_app(settings, readiness=functools.partial(Readiness, clock=clock))
     checkouts: list[float] = []
 
     def count(*_: Any) -> None:
