@@ -146,7 +146,7 @@ class Database:
     # spinning in SQLite's busy handler; other processes are still covered by the busy timeout.
     write_lock: asyncio.Lock | None
     # Admits as many units of work as the pool has connections, in arrival order: the pool's own wait
-    # is not fair, so one request could wait out the pool timeout (docs/bench.md, "What made it faster", 5).
+    # is not fair, so one request could wait out the pool timeout (docs/bench.md).
     checkout_gate: asyncio.Semaphore
     checkout_timeout: float
     observer: PoolObserver = field(default_factory=_Unobserved)
