@@ -10,9 +10,9 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection
 
-from orders_app.db.engine import async_url
 from orders_app.db.migrations import hold_migration_lock, migration_engine
 from orders_app.db.tables import metadata
+from orders_app.db.url import async_url
 from orders_app.settings import Settings
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from litestar import Litestar, Response, Router, get
 from litestar.datastructures import State
@@ -17,7 +18,7 @@ from orders_app.api.middleware import AccessLog, ClientAborts, ConcurrencyLimit,
 from orders_app.api.openapi import openapi_router
 from orders_app.api.orders import OrdersController
 from orders_app.auth.from_settings import build_authenticator
-from orders_app.db.engine import open_database
+from orders_app.db.engine import Database, open_database
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.observability.metrics import (
     OrderMetrics,
@@ -42,8 +43,13 @@ def metrics() -> Response[bytes]:
     return Response(body, media_type=content_type)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """The Litestar application: routes, dependencies, hooks and the error map. Served via create_asgi_app."""
+def create_app(
+    settings: Settings | None = None, *, readiness: Callable[[Database, float], Readiness] = Readiness
+) -> Litestar:
+    """The Litestar application: routes, dependencies, hooks and the error map. Served via create_asgi_app.
+
+    `readiness` builds the readiness check from the app's database and READINESS_CACHE_SECONDS.
+    """
     settings = settings or Settings.from_env()
     authenticator = build_authenticator(settings)
     if settings.auth_disabled:
@@ -89,7 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State(
             {
                 "database": database,
-                "readiness": Readiness(database, settings.readiness_cache_seconds),
+                "readiness": readiness(database, settings.readiness_cache_seconds),
                 "authenticator": authenticator,
                 "settings": settings,
                 "subject_limit": SubjectLimit(settings.max_concurrency_per_subject),

@@ -46,7 +46,7 @@ def _prepare_development_keys(settings: Settings) -> None:
 def _check_configuration(settings: Settings) -> None:
     """Fail before binding a port when the database URL or the auth configuration is unusable."""
     from orders_app.auth.from_settings import build_authenticator
-    from orders_app.db.engine import async_url
+    from orders_app.db.url import async_url
     from orders_app.server import server_protocol
 
     try:
@@ -64,8 +64,8 @@ def _check_configuration(settings: Settings) -> None:
 
 def migrate(settings: Settings) -> None:
     """Upgrade the schema, waiting up to DB_WAIT_TIMEOUT for the database to accept connections."""
-    from orders_app.db.engine import async_url
     from orders_app.db.migrations import DatabaseNotReachable, upgrade_to_head
+    from orders_app.db.url import async_url
 
     try:
         url = async_url(settings.db_url)

@@ -252,8 +252,8 @@ async def update_order_row(backend: Backend, order_id: str, **values: Any) -> No
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import NullPool
 
-    from orders_app.db.engine import async_url
     from orders_app.db.tables import orders_table
+    from orders_app.db.url import async_url
 
     # Its own engine: the app's pool belongs to the test client's event loop.
     engine = create_async_engine(async_url(backend.url), poolclass=NullPool)

@@ -131,8 +131,8 @@ async def stored_order_ids(db_url: str, owners: list[str]) -> list[str]:
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import NullPool
 
-    from orders_app.db.engine import async_url
     from orders_app.db.tables import orders_table
+    from orders_app.db.url import async_url
 
     engine = create_async_engine(async_url(db_url), poolclass=NullPool)
     try:

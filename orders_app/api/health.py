@@ -20,7 +20,7 @@ from litestar.datastructures import State
 from orders_app.api.schemas import Health
 from orders_app.db.engine import Database
 from orders_app.db.errors import DatabaseUnavailable, reported_as_unavailable
-from orders_app.db.migrations import SchemaScripts
+from orders_app.db.revision import SchemaScripts
 
 logger = logging.getLogger("orders_app.health")
 
@@ -110,8 +110,7 @@ async def require_current_schema(request: Request[Any, Any, Any]) -> None:
     """Before each orders request: 503 with the reason until the schema has been seen current.
 
     A `before_request` hook rather than a guard: Litestar copies the route handler for every guard
-    call, a cost each request would pay long after the schema is current (docs/bench.md, "the last
-    stretch").
+    call, a cost each request would pay long after the schema is current (docs/bench.md).
     """
     readiness: Readiness = request.app.state.readiness
     if readiness.schema_current:

@@ -7,33 +7,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from orders_app.db.errors import DatabaseUnavailable, reported_as_unavailable
-from orders_app.settings import Settings, SettingsError
-
-ACCEPTED_FORMS = (
-    "sqlite:///PATH, sqlite+aiosqlite:///PATH, postgresql://…, postgres://…, postgresql+asyncpg://…"
-)
+from orders_app.db.sqlite import SERVING_PRAGMAS, SQLITE_BEGIN, create_sqlite_engine
+from orders_app.db.url import async_url, is_sqlite
+from orders_app.settings import Settings
 
 # Each aiosqlite connection is a thread with its own page cache. No overflow beyond it, for the same
 # reason as DB_MAX_OVERFLOW's default of 0 (settings.py).
 SQLITE_POOL_SIZE = 8
-
-_ASYNC_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-    "postgresql": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg",
-    "postgresql+asyncpg": "postgresql+asyncpg",
-}
-
-# Execution option naming the statement that begins a SQLite transaction (see _on_begin); None begins
-# none, and each statement then runs on its own.
-SQLITE_BEGIN = "orders_sqlite_begin"
 
 # How a unit of work's session gets its connection. Sessions start as readers: single SELECTs, each of
 # which reads one consistent snapshot, so no transaction around them and no BEGIN and ROLLBACK round
@@ -45,24 +31,6 @@ SQLITE_READ_OPTIONS = {SQLITE_BEGIN: None}
 SQLITE_WRITE_OPTIONS = {SQLITE_BEGIN: "BEGIN IMMEDIATE"}
 POSTGRES_READ_OPTIONS = {"isolation_level": "AUTOCOMMIT"}
 POSTGRES_WRITE_OPTIONS = {"isolation_level": "READ COMMITTED"}
-
-
-def async_url(raw: str) -> URL:
-    """Normalise a DB_URL to its async driver, or fail with one line naming the accepted forms."""
-    try:
-        url = make_url(raw)
-    except ArgumentError:
-        raise SettingsError(f"DB_URL {raw!r} is not a database URL; use one of: {ACCEPTED_FORMS}") from None
-    driver = _ASYNC_DRIVERS.get(url.drivername)
-    if driver is None:
-        raise SettingsError(
-            f"DB_URL scheme {url.drivername!r} is not supported; use one of: {ACCEPTED_FORMS}"
-        )
-    return url.set(drivername=driver)
-
-
-def is_sqlite(url: URL) -> bool:
-    return url.get_backend_name() == "sqlite"
 
 
 def _sqlite_in_memory(url: URL) -> bool:
@@ -107,7 +75,7 @@ def _replace_closed_connections(dbapi_connection: Any, _record: Any, _proxy: Any
 
 
 def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:
-    options: dict[str, Any] = {"connect_args": {"timeout": settings.sqlite_busy_timeout}}
+    options: dict[str, Any] = {}
     if _sqlite_in_memory(url):
         # Every new connection to ":memory:" would be a new, empty database: share one.
         options["poolclass"] = StaticPool
@@ -122,26 +90,9 @@ def _create_sqlite_engine(url: URL, settings: Settings) -> AsyncEngine:
             # Connection that began it has already rolled it back.
             pool_reset_on_return=None,
         )
-    engine = create_async_engine(url, **options)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _on_begin).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys = ON")
-        # WAL lets readers run beside a writer; NORMAL sync is durable across a process crash in WAL mode.
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        begin = connection.get_execution_options().get(SQLITE_BEGIN, "BEGIN")
-        if begin is not None:
-            connection.exec_driver_sql(begin)
-
-    return engine
+    return create_sqlite_engine(
+        url, busy_timeout=settings.sqlite_busy_timeout, begin="BEGIN", pragmas=SERVING_PRAGMAS, **options
+    )
 
 
 class PoolObserver(Protocol):
@@ -195,7 +146,7 @@ class Database:
     # spinning in SQLite's busy handler; other processes are still covered by the busy timeout.
     write_lock: asyncio.Lock | None
     # Admits as many units of work as the pool has connections, in arrival order: the pool's own wait
-    # is not fair, so one request could wait out the pool timeout (docs/bench.md, "What made it faster", 5).
+    # is not fair, so one request could wait out the pool timeout (docs/bench.md).
     checkout_gate: asyncio.Semaphore
     checkout_timeout: float
     observer: PoolObserver = field(default_factory=_Unobserved)

@@ -12,25 +12,21 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from orders_app.db.engine import async_url, is_sqlite
 from orders_app.db.errors import is_unavailability
+from orders_app.db.revision import migrations_directory
+from orders_app.db.sqlite import create_sqlite_engine
+from orders_app.db.url import async_url, is_sqlite
 
 logger = logging.getLogger("orders_app.migrations")
-
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 # Any fixed number works; every orders-app process that migrates the same database uses this one.
 MIGRATION_LOCK_KEY = 0x0_0DE55_A11
@@ -44,55 +40,12 @@ class DatabaseNotReachable(Exception):
     """The database did not accept a connection within the wait; the message is one line for operators."""
 
 
-def migrations_directory() -> Path:
-    """The wheel carries the scripts as orders_app/migrations; a checkout has the top-level alembic/."""
-    packaged = _PACKAGE_DIR / "migrations"
-    if (packaged / "env.py").is_file():
-        return packaged
-    return _PACKAGE_DIR.parent / "alembic"
-
-
 def alembic_config(db_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations_directory()))
     # env.py reads the URL from here first, so the CLI and tests never depend on the process environment.
     config.attributes["db_url"] = db_url
     return config
-
-
-# --- schema revisions ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SchemaRevision:
-    """Where a database's schema stands against the migration scripts this build carries."""
-
-    current: tuple[str, ...]
-    expected: tuple[str, ...]
-    # A revision this build does not know: a newer release has migrated already (expand-then-contract).
-    ahead: bool
-
-    @property
-    def behind(self) -> bool:
-        return not self.ahead and set(self.current) != set(self.expected)
-
-    def describe(self) -> str:
-        current = ", ".join(self.current) or "none (no tables yet)"
-        return f"schema at revision {current}, expected {', '.join(self.expected)}"
-
-
-class SchemaScripts:
-    """The migration scripts of this build, read once."""
-
-    def __init__(self) -> None:
-        self._scripts = ScriptDirectory.from_config(alembic_config(""))
-        self.heads = tuple(sorted(self._scripts.get_heads()))
-
-    def revision_of(self, connection: Connection) -> SchemaRevision:
-        """Read the database's revision on a synchronous connection (inside `run_sync`)."""
-        current = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
-        ahead = any(self._scripts.get_revision(revision) is None for revision in current)
-        return SchemaRevision(current=current, expected=self.heads, ahead=ahead)
 
 
 # --- waiting for the database -------------------------------------------------------------------
@@ -102,20 +55,10 @@ def migration_engine(url: URL, *, connect_timeout: float, lock_wait: float) -> A
     """One connection, no pool; on SQLite every transaction takes the write lock when it begins."""
     if not is_sqlite(url):
         return create_async_engine(url, poolclass=NullPool, connect_args={"timeout": connect_timeout})
-    # The busy timeout is how long a second migration waits for the first one's write lock.
-    engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": lock_wait})
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # SQLAlchemy, not the sqlite3 module, decides when the transaction begins (see _on_begin).
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        # Without it, two migrations both read "no revision" and both create the tables.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    # BEGIN IMMEDIATE: otherwise two migrations both read "no revision" and both create the tables. The
+    # busy timeout is how long the second one waits for the first one's write lock. No pragmas: foreign
+    # keys stay off while batch mode rebuilds tables.
+    return create_sqlite_engine(url, busy_timeout=lock_wait, begin="BEGIN IMMEDIATE", poolclass=NullPool)
 
 
 async def connect_when_reachable(

@@ -7,6 +7,7 @@ without either (nothing orders start-up on podman compose or Kubernetes) and bec
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy import event
 from orders_app.api.health import Readiness
 from orders_app.app import create_app, create_asgi_app, serving_stack
 from orders_app.auth.keys import KeyPair
-from orders_app.db.migrations import SchemaScripts
+from orders_app.db.revision import SchemaScripts
 from orders_app.settings import Settings
 from tests.conftest import Backend, TokenMinter, app_settings, run_migrations
 from tests.factories import order_body
@@ -107,9 +108,9 @@ class Clock:
 
 @pytest.fixture
 def counted_app(backend: Backend, keys: KeyPair) -> Iterator[tuple[Litestar, list[float], Clock]]:
-    app = create_app(app_settings(backend, keys))
     clock = Clock()
-    app.state.readiness = Readiness(app.state.database, cache_seconds=1.0, clock=clock)
+    settings = app_settings(backend, keys, readiness_cache_seconds=1.0)
+    app = create_app(settings, readiness=functools.partial(Readiness, clock=clock))
     checkouts: list[float] = []
 
     def count(*_: Any) -> None:

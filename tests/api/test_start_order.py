@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orders_app.db.migrations import SchemaScripts
+from orders_app.db.revision import SchemaScripts
 from tests.conftest import TokenMinter
 from tests.factories import order_body
 from tests.late_database import LateDatabase

@@ -18,7 +18,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from orders_app.db.migrations import MIGRATION_LOCK_KEY, SchemaScripts
+from orders_app.db.migrations import MIGRATION_LOCK_KEY
+from orders_app.db.revision import SchemaScripts
 from tests.late_database import LateDatabase
 from tests.live_server import CLI, base_env, free_port
 

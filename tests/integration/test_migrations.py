@@ -13,8 +13,8 @@ from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from orders_app.db.engine import async_url
 from orders_app.db.tables import metadata, order_items_table, orders_table
+from orders_app.db.url import async_url
 from orders_app.domain.limits import OWNER_MAX_LENGTH, PRODUCT_MAX_LENGTH
 from tests.conftest import Backend, run_migrations
 

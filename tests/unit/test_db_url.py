@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orders_app.db.engine import async_url
+from orders_app.db.url import async_url
 from orders_app.settings import SettingsError
 
 
