@@ -28,7 +28,8 @@ from orders_app.edge.in_flight import ConcurrencyLimit
 from orders_app.edge.request_metrics import RequestMetrics
 from orders_app.edge.subject_limit import SUBJECT_LIMIT_STATE, SubjectLimit
 from orders_app.observability.metrics import exposition, forget_dead_workers, worker_stopped
-from orders_app.observability.sink import MetricsSink, metrics_sink
+from orders_app.observability.prometheus import PrometheusSink
+from orders_app.observability.sink import NO_METRICS, MetricsSink
 from orders_app.process import tune_garbage_collector
 from orders_app.service.ports import NO_EVENTS, OrderEvents
 from orders_app.settings import Settings
@@ -115,9 +116,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
     # Creating the engine opens no connection; the pool fills on first use.
     measured = settings.metrics_enabled
-    sink = metrics_sink(measured)
-    database = open_database(settings, sink if measured else None)
-    events: OrderEvents = sink if measured else NO_EVENTS
+    recorded = PrometheusSink() if measured else None
+    sink: MetricsSink = recorded or NO_METRICS
+    database = open_database(settings, recorded)
+    events: OrderEvents = recorded or NO_EVENTS
 
     async def dispose_database() -> None:
         await database.dispose()

@@ -121,9 +121,12 @@ def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn options besides the app and the address; the benchmark's bare app is served with these too."""
     from orders_app.edge.guard import ProtocolLimits
     from orders_app.edge.protocols import server_protocol
-    from orders_app.observability.sink import metrics_sink
+    from orders_app.observability.prometheus import PrometheusSink
+    from orders_app.observability.sink import NO_METRICS, MetricsSink
 
-    limits = ProtocolLimits.from_settings(settings, metrics_sink(settings.metrics_enabled))
+    # Pickled with uvicorn's Config into each worker, where it records into that worker's metrics.
+    sink: MetricsSink = PrometheusSink() if settings.metrics_enabled else NO_METRICS
+    limits = ProtocolLimits.from_settings(settings, sink)
     return {
         # uvicorn's own protocol, extended with header and body read deadlines, a header bound under
         # both parsers and probe-exempt connection limits (orders_app/edge/, docs/limits.md).

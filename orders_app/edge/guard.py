@@ -17,6 +17,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+
 from orders_app.edge.request_metrics import shed_by_status
 from orders_app.edge.scope import SERVER_STATUS_KEY
 from orders_app.observability.sink import MetricsSink
@@ -84,7 +87,21 @@ class ProtocolGuard(asyncio.Protocol):
     cycle: Any
     scope: Any
 
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: Any = None,
+        *,
+        limits: ProtocolLimits,
+    ) -> None:
+        # The next class in the MRO is uvicorn's protocol, whose constructor takes these.
+        super().__init__(config, server_state, app_state, _loop)  # type: ignore[call-arg]
+        self._guard_init(limits)
+
     def _guard_init(self, limits: ProtocolLimits) -> None:
+        """Set up after uvicorn's constructor (which has just assigned limit_concurrency and conn)."""
         self.limits = limits
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None

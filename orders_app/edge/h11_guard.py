@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import h11
-from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.server import ServerState
 
 from orders_app.edge.guard import BAD_REQUEST_DETAIL, HEADERS_TOO_LARGE_DETAIL, ProtocolGuard, ProtocolLimits
 
@@ -51,17 +49,8 @@ class _GuardedH11Connection(h11.Connection):
 
 
 class GuardedH11Protocol(ProtocolGuard, H11Protocol):
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: Any = None,
-        *,
-        limits: ProtocolLimits,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self._guard_init(limits)
+    def _guard_init(self, limits: ProtocolLimits) -> None:
+        super()._guard_init(limits)
         self.conn = _GuardedH11Connection(limits.max_header_bytes)
 
     def handle_events(self) -> None:

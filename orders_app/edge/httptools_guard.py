@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.server import ServerState
 
 from orders_app.edge.guard import HEADERS_TOO_LARGE_DETAIL, ProtocolGuard, ProtocolLimits
 
 
 class GuardedHttpToolsProtocol(ProtocolGuard, HttpToolsProtocol):
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: Any = None,
-        *,
-        limits: ProtocolLimits,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self._guard_init(limits)
+    def _guard_init(self, limits: ProtocolLimits) -> None:
+        super()._guard_init(limits)
         self._block_size = 0
         # Whether the parser has read the whole current request (none yet counts as read).
         self._message_read = True

@@ -1,9 +1,9 @@
 """Where every measurement goes: one sink, handed to each part that counts, chosen by METRICS_ENABLED.
 
-The edge layers, the error map, the database pool and the use cases report through the sink they were
-given; none of them names a metric. PrometheusSink (observability.prometheus) records; NoMetrics, chosen
-when METRICS_ENABLED=false, records nothing. The sink also serves as the database's PoolObserver and the
-use cases' OrderEvents, whose methods it shares.
+The edge layers, the server's protocols and the error map report through the sink they were given; none
+of them names a metric. PrometheusSink (observability.prometheus) records, and also serves as the
+database's PoolObserver and the use cases' OrderEvents; NoMetrics, chosen when METRICS_ENABLED=false,
+records nothing (the database and the use cases then get their own no-op ports).
 """
 
 from __future__ import annotations
@@ -27,16 +27,6 @@ class MetricsSink(Protocol):
     def database_unavailable(self) -> None:
         """A 503 because the database could not be reached or did not answer in time."""
 
-    def connections_in_use(self, count: int) -> None: ...
-
-    def waiting(self, delta: int) -> None: ...
-
-    def wait_timed_out(self) -> None: ...
-
-    def placed(self) -> None: ...
-
-    def transitioned(self, from_status: str, to_status: str) -> None: ...
-
 
 class NoMetrics:
     """The sink of METRICS_ENABLED=false: every report is dropped."""
@@ -56,29 +46,5 @@ class NoMetrics:
     def database_unavailable(self) -> None:
         pass
 
-    def connections_in_use(self, count: int) -> None:
-        pass
-
-    def waiting(self, delta: int) -> None:
-        pass
-
-    def wait_timed_out(self) -> None:
-        pass
-
-    def placed(self) -> None:
-        pass
-
-    def transitioned(self, from_status: str, to_status: str) -> None:
-        pass
-
 
 NO_METRICS = NoMetrics()
-
-
-def metrics_sink(enabled: bool) -> MetricsSink:
-    """The process's sink for METRICS_ENABLED; Prometheus is imported only when metrics are on."""
-    if not enabled:
-        return NO_METRICS
-    from orders_app.observability.prometheus import PrometheusSink
-
-    return PrometheusSink()

@@ -33,6 +33,7 @@ from tests.conftest import TokenMinter, run_migrations
 from tests.factories import new_user, order_body
 
 Values = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+Changes = dict[str, dict[tuple[tuple[str, str], ...], float]]
 
 
 def orders_values() -> Values:
@@ -45,8 +46,8 @@ def orders_values() -> Values:
     }
 
 
-def moved(before: Values, after: Values) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    changes: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+def moved(before: Values, after: Values) -> Changes:
+    changes: Changes = {}
     for (name, labels), value in after.items():
         if value != before.get((name, labels), 0.0):
             changes.setdefault(name, {})[labels] = value - before.get((name, labels), 0.0)
@@ -158,8 +159,9 @@ async def refused_by_the_app(settings: Settings, token_for: TokenMinter) -> None
     await app.state.database.dispose()
 
 
-def switch_settings(db_url: str, keys: KeyPair, enabled: bool) -> Settings:
-    return Settings(
+async def counted(db_url: str, keys: KeyPair, token_for: TokenMinter, *, enabled: bool) -> Changes:
+    """What the refusals, the 401 and the outage moved, with METRICS_ENABLED set to `enabled`."""
+    settings = Settings(
         db_url=db_url,
         jwt_public_key_file=keys.public_key,
         migrate_on_start=False,
@@ -170,26 +172,22 @@ def switch_settings(db_url: str, keys: KeyPair, enabled: bool) -> Settings:
         max_header_bytes=1024,
         header_read_timeout=0.2,
     )
+    before = orders_values()
+    await refused_by_the_app(settings, token_for)
+    await refused_by_the_server(settings)
+    return moved(before, orders_values())
 
 
 async def test_with_metrics_disabled_nothing_is_counted(
     database: str, keys: KeyPair, token_for: TokenMinter
 ) -> None:
-    settings = switch_settings(database, keys, enabled=False)
-    before = orders_values()
-    await refused_by_the_app(settings, token_for)
-    await refused_by_the_server(settings)
-    assert moved(before, orders_values()) == {}
+    assert await counted(database, keys, token_for, enabled=False) == {}
 
 
 async def test_with_metrics_enabled_each_refusal_is_counted(
     database: str, keys: KeyPair, token_for: TokenMinter
 ) -> None:
-    settings = switch_settings(database, keys, enabled=True)
-    before = orders_values()
-    await refused_by_the_app(settings, token_for)
-    await refused_by_the_server(settings)
-    changes = moved(before, orders_values())
+    changes = await counted(database, keys, token_for, enabled=True)
     assert changes["orders_http_requests_shed_total"] == {
         (("limit", "subject"),): 1,
         (("limit", "concurrency"),): 1,
