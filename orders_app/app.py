@@ -160,7 +160,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 # Without authentication every request has one subject; MAX_CONCURRENCY alone applies.
                 SUBJECT_LIMIT_STATE: (
                     None
-                    if authenticator.verifier is None
+                    if settings.auth_disabled
                     else SubjectLimit(settings.max_concurrency_per_subject, sink)
                 ),
                 "order_events": events,
