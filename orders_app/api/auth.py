@@ -10,7 +10,16 @@ from litestar.enums import ScopeType
 from litestar.exceptions import ClientException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from orders_app.auth.tokens import EMPTY, MISSING, NOT_BEARER, TOO_LARGE, InvalidToken, TokenVerifier
+from orders_app.auth.tokens import (
+    DESCRIPTIONS,
+    EMPTY,
+    MISSING,
+    NOT_BEARER,
+    TOO_LARGE,
+    InvalidToken,
+    TokenVerifier,
+)
+from orders_app.observability.sink import MetricsSink
 
 # An RS256 JWT with the usual claims is under 1 KiB; anything past this is refused before any base64,
 # JSON or signature work, so junk tokens cost no CPU (docs/limits.md).
@@ -56,8 +65,16 @@ class BearerAuthentication:
         if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
             return
-        authenticator: Authenticator = Litestar.from_scope(scope).state.authenticator
-        scope["user"] = await authenticator.owner(_authorization_header(scope["headers"]))
+        state = Litestar.from_scope(scope).state
+        authenticator: Authenticator = state.authenticator
+        try:
+            scope["user"] = await authenticator.owner(_authorization_header(scope["headers"]))
+        except InvalidToken as error:
+            # Every InvalidToken is raised here and answered 401 by the error map; the label comes
+            # from the fixed set of descriptions only, so clients cannot add series.
+            metrics: MetricsSink = state.metrics
+            metrics.auth_failure(error.description if error.description in DESCRIPTIONS else "other")
+            raise
         await self._app(scope, receive, send)
 
 

@@ -16,7 +16,7 @@ from litestar.exceptions import (
 from litestar.types import ExceptionHandlersMap
 
 from orders_app.api.health import NotReady
-from orders_app.auth.tokens import DESCRIPTIONS, InvalidToken, KeysUnavailable
+from orders_app.auth.tokens import InvalidToken, KeysUnavailable
 from orders_app.db.errors import DatabaseUnavailable
 from orders_app.domain.errors import InvalidOrder, OrderNotFound, TransitionNotAllowed
 from orders_app.edge.aborts import ClientDisconnected
@@ -76,14 +76,7 @@ def _invalid_cursor(_: Request[Any, Any, Any], exc: InvalidCursor) -> Response[A
 _CHALLENGE_SAFE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
-def _metrics(request: Request[Any, Any, Any]) -> MetricsSink:
-    sink: MetricsSink = request.app.state.metrics
-    return sink
-
-
-def _unauthorized(request: Request[Any, Any, Any], exc: InvalidToken) -> Response[Any]:
-    # A metric label from the fixed set of descriptions only, so clients cannot add series.
-    _metrics(request).auth_failure(exc.description if exc.description in DESCRIPTIONS else "other")
+def _unauthorized(_: Request[Any, Any, Any], exc: InvalidToken) -> Response[Any]:
     # Descriptions come from a fixed set (auth.tokens.DESCRIPTIONS); the check keeps a future slip,
     # say a quote or a newline, from ever splitting or forging the header.
     error = exc.error if _CHALLENGE_SAFE.fullmatch(exc.error) else "invalid_token"
@@ -99,7 +92,8 @@ def _keys_unavailable(_: Request[Any, Any, Any], exc: KeysUnavailable) -> Respon
 
 
 def _database_unavailable(request: Request[Any, Any, Any], exc: DatabaseUnavailable) -> Response[Any]:
-    _metrics(request).database_unavailable()
+    metrics: MetricsSink = request.app.state.metrics
+    metrics.database_unavailable()
     cause = exc.__cause__
     logger.warning(
         "database unavailable on %s %s: %s",
