@@ -39,9 +39,10 @@ async def _per_call_us(handler: Any, calls: int) -> float:
 
 
 async def _measure() -> tuple[float, float]:
-    from orders_app.observability.metrics import RequestMetrics
+    from orders_app.edge.request_metrics import RequestMetrics
+    from orders_app.observability.prometheus import PrometheusSink
 
-    wrapped = RequestMetrics(_app)
+    wrapped = RequestMetrics(_app, PrometheusSink())
     for _ in range(2):
         await _per_call_us(_app, 20_000)
         await _per_call_us(wrapped, 20_000)

@@ -14,21 +14,19 @@ from orders_app.api.docs import docs_router
 from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.api.health import Readiness, live, ready, require_current_schema
 from orders_app.api.hooks import complete_allow_header
-from orders_app.api.middleware import AccessLog, ClientAborts, ConcurrencyLimit, SubjectLimit, stdout_lines
 from orders_app.api.openapi import openapi_router
 from orders_app.api.orders import OrdersController
 from orders_app.auth.from_settings import build_authenticator
 from orders_app.db.engine import Database, open_database
 from orders_app.db.unit_of_work import SqlUnitOfWork
-from orders_app.observability.metrics import (
-    OrderMetrics,
-    PoolMetrics,
-    RequestMetrics,
-    exposition,
-    forget_dead_workers,
-    shed,
-    worker_stopped,
-)
+from orders_app.edge.aborts import ClientAborts
+from orders_app.edge.access_log import AccessLog, stdout_lines
+from orders_app.edge.in_flight import ConcurrencyLimit
+from orders_app.edge.request_metrics import RequestMetrics
+from orders_app.edge.subject_limit import SUBJECT_LIMIT_STATE, SubjectLimit
+from orders_app.observability.metrics import exposition, forget_dead_workers, worker_stopped
+from orders_app.observability.prometheus import PrometheusSink
+from orders_app.observability.sink import NO_METRICS, MetricsSink
 from orders_app.process import tune_garbage_collector
 from orders_app.service.ports import NO_EVENTS, OrderEvents
 from orders_app.settings import Settings
@@ -59,8 +57,10 @@ def create_app(
         )
     # Creating the engine opens no connection; the pool fills on first use.
     measured = settings.metrics_enabled
-    database = open_database(settings, PoolMetrics() if measured else None)
-    events: OrderEvents = OrderMetrics() if measured else NO_EVENTS
+    recorded = PrometheusSink() if measured else None
+    sink: MetricsSink = recorded or NO_METRICS
+    database = open_database(settings, recorded)
+    events: OrderEvents = recorded or NO_EVENTS
 
     async def dispose_database() -> None:
         await database.dispose()
@@ -98,8 +98,14 @@ def create_app(
                 "readiness": readiness(database, settings.readiness_cache_seconds),
                 "authenticator": authenticator,
                 "settings": settings,
-                "subject_limit": SubjectLimit(settings.max_concurrency_per_subject),
+                # Without authentication every request has one subject; MAX_CONCURRENCY alone applies.
+                SUBJECT_LIMIT_STATE: (
+                    None
+                    if settings.auth_disabled
+                    else SubjectLimit(settings.max_concurrency_per_subject, sink)
+                ),
                 "order_events": events,
+                "metrics": sink,
             }
         ),
     )
@@ -114,16 +120,16 @@ def serving_stack(app: Litestar) -> ASGIApp:
     the application from outside, as plain ASGI layers, with lifespan events passed through.
     """
     settings: Settings = app.state.settings
-    measured = settings.metrics_enabled
+    sink: MetricsSink = app.state.metrics
     served: ASGIApp = ConcurrencyLimit(
         ClientAborts(app),
         settings.max_concurrency,
         # A scrape during an overload is when it matters most.
         exempt_prefixes=("/health/", "/metrics"),
-        on_refuse=(lambda: shed("concurrency")) if measured else None,
+        metrics=sink,
     )
-    if measured:
-        served = RequestMetrics(served)
+    if settings.metrics_enabled:
+        served = RequestMetrics(served, sink)
     if settings.access_log:
         served = AccessLog(served, stdout_lines())
     return served

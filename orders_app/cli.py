@@ -47,17 +47,13 @@ def _check_configuration(settings: Settings) -> None:
     """Fail before binding a port when the database URL or the auth configuration is unusable."""
     from orders_app.auth.from_settings import build_authenticator
     from orders_app.db.url import async_url
-    from orders_app.server import server_protocol
+    from orders_app.edge.protocols import protocol_class
 
     try:
         async_url(settings.db_url)
         build_authenticator(settings)
-        server_protocol(
-            settings.http_parser,
-            header_timeout=settings.header_read_timeout,
-            body_timeout=settings.body_read_timeout,
-            max_header_bytes=settings.max_header_bytes,
-        )
+        # Only which protocol HTTP_PARSER names (httptools may be missing); run_server builds the factory.
+        protocol_class(settings.http_parser)
     except (SettingsError, KeyConfigError) as error:
         raise StartupError(str(error)) from None
 
@@ -123,23 +119,24 @@ def run_server(factory: str, host: str, port: int, workers: int, settings: Setti
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn options besides the app and the address; the benchmark's bare app is served with these too."""
-    from orders_app.server import server_protocol
+    from orders_app.edge.guard import ProtocolLimits
+    from orders_app.edge.protocols import server_protocol
+    from orders_app.observability.prometheus import PrometheusSink
+    from orders_app.observability.sink import NO_METRICS, MetricsSink
 
+    # Pickled with uvicorn's Config into each worker, where it records into that worker's metrics.
+    sink: MetricsSink = PrometheusSink() if settings.metrics_enabled else NO_METRICS
+    limits = ProtocolLimits.from_settings(settings, sink)
     return {
         # uvicorn's own protocol, extended with header and body read deadlines, a header bound under
-        # both parsers and probe-exempt connection limits (orders_app/server.py, docs/limits.md).
-        "http": server_protocol(
-            settings.http_parser,
-            header_timeout=settings.header_read_timeout,
-            body_timeout=settings.body_read_timeout,
-            max_header_bytes=settings.max_header_bytes,
-        ),
+        # both parsers and probe-exempt connection limits (orders_app/edge/, docs/limits.md).
+        "http": server_protocol(settings.http_parser, limits),
         "timeout_graceful_shutdown": int(settings.shutdown_timeout),
         "timeout_keep_alive": int(settings.keepalive_timeout),
         "log_level": settings.log_level,
         # The server header tells an attacker which stack to probe and a client nothing useful.
         "server_header": False,
-        # The app writes its own structured access log (orders_app.api.middleware.AccessLog).
+        # The app writes its own structured access log (orders_app.edge.access_log.AccessLog).
         "access_log": False,
         # Open connections per process: beyond it uvicorn answers a plain-text 503, except to the
         # health probes (see docs/limits.md).

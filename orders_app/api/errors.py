@@ -16,11 +16,12 @@ from litestar.exceptions import (
 from litestar.types import ExceptionHandlersMap
 
 from orders_app.api.health import NotReady
-from orders_app.api.middleware import CLIENT_CLOSED_STATUS, ClientDisconnected
 from orders_app.auth.failures import InvalidToken, KeysUnavailable
 from orders_app.db.errors import DatabaseUnavailable
 from orders_app.domain.errors import InvalidOrder, OrderNotFound, TransitionNotAllowed
-from orders_app.observability.metrics import AUTH_FAILURES, DB_UNAVAILABLE, auth_failure_reason
+from orders_app.edge.aborts import ClientDisconnected
+from orders_app.edge.scope import CLIENT_CLOSED_STATUS
+from orders_app.observability.sink import MetricsSink
 from orders_app.service.cursor import InvalidCursor
 
 logger = logging.getLogger("orders_app.errors")
@@ -78,7 +79,6 @@ _CHALLENGE_SAFE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 def _unauthorized(_: Request[Any, Any, Any], exc: InvalidToken) -> Response[Any]:
     # Descriptions come from a fixed set (auth.failures.DESCRIPTIONS); the check keeps a future slip,
     # say a quote or a newline, from ever splitting or forging the header.
-    AUTH_FAILURES.labels(auth_failure_reason(exc.description)).inc()
     error = exc.error if _CHALLENGE_SAFE.fullmatch(exc.error) else "invalid_token"
     challenge = f'Bearer realm="orders", error="{error}"'
     if _CHALLENGE_SAFE.fullmatch(exc.description):
@@ -92,7 +92,8 @@ def _keys_unavailable(_: Request[Any, Any, Any], exc: KeysUnavailable) -> Respon
 
 
 def _database_unavailable(request: Request[Any, Any, Any], exc: DatabaseUnavailable) -> Response[Any]:
-    DB_UNAVAILABLE.inc()
+    metrics: MetricsSink = request.app.state.metrics
+    metrics.database_unavailable()
     cause = exc.__cause__
     logger.warning(
         "database unavailable on %s %s: %s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from litestar import Litestar
 from litestar.datastructures import MutableScopeHeaders
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
@@ -19,7 +20,7 @@ async def complete_allow_header(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
         return
     template = scope.get("path_template")
-    for route in scope["litestar_app"].routes:
+    for route in Litestar.from_scope(scope).routes:
         if isinstance(route, HTTPRoute) and route.path_format == template:
             MutableScopeHeaders.from_message(message)["allow"] = ", ".join(sorted(route.methods))
             return

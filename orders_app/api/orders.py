@@ -14,6 +14,7 @@ from orders_app.api.auth import BearerAuthentication
 from orders_app.api.schemas import CreateOrder, Order, OrderList, StrictJson
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.domain.limits import CURSOR_MAX_LENGTH, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN
+from orders_app.edge.subject_limit import SubjectConcurrency
 from orders_app.service import orders as use_cases
 from orders_app.service.cursor import decode_cursor, encode_cursor
 from orders_app.service.ports import OrderEvents
@@ -35,7 +36,8 @@ Cursor = Annotated[str | None, QueryParameter(max_length=CURSOR_MAX_LENGTH)]
 
 class OrdersController(Controller):
     path = "/orders"
-    middleware = (BearerAuthentication,)
+    # Litestar runs these in order: the subject is verified, then held to its share of MAX_CONCURRENCY.
+    middleware = (BearerAuthentication, SubjectConcurrency)
     # Bodies are decoded by StrictJson; responses are the handlers' structs, encoded by Litestar.
     dto = StrictJson[CreateOrder]
     return_dto = None

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from orders_app.api.middleware import AccessLog, RequestIds, request_id_from, stdout_lines
+from orders_app.edge.access_log import AccessLog, stdout_lines
+from orders_app.edge.request_ids import RequestIds, request_id_from
 from tests.conftest import TokenMinter, run_migrations
 from tests.factories import item, new_user, order_body
 from tests.live_server import LiveServer, base_env

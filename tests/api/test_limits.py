@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from orders_app.api.middleware import OVERLOADED, ConcurrencyLimit
+from orders_app.edge.in_flight import ConcurrencyLimit
+from orders_app.edge.overload import OVERLOADED
 from tests.conftest import TokenMinter, run_migrations
 from tests.factories import new_user, order_body
 from tests.live_server import LiveServer, base_env

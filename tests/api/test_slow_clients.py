@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orders_app.api.middleware import SUBJECT_OVERLOADED
+from orders_app.edge.overload import SUBJECT_OVERLOADED
 from tests.conftest import TokenMinter
 from tests.factories import new_user, order_body
 from tests.live_server import PARSERS, LiveServer, access_log, raw_exchange, start_server, status_of
