@@ -13,7 +13,7 @@ def tune_garbage_collector() -> None:
 
     Requests allocate thousands of short-lived objects that reference counting frees anyway; freezing
     hides the start-up heap from the collector and a larger young generation lets most requests finish
-    between collections (measured in docs/bench.md, "What made it faster", 13).
+    between collections (measured in docs/bench.md, "Garbage collector").
     """
     gc.freeze()
     _, middle, old = gc.get_threshold()

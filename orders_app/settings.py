@@ -32,7 +32,7 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     db_wait_timeout: PositiveFloat = 60.0
     # Connections kept open for requests. Past it, overflow connections are closed as soon as they come
     # back with others idle, so under steady load they are reopened many times a second (docs/bench.md,
-    # "the last stretch").
+    # "Database pools").
     db_pool_size: PositiveInt = 20
     db_max_overflow: NonNegativeInt = 0
     db_pool_timeout: PositiveFloat = 5.0
@@ -159,7 +159,7 @@ def _to_path(kind: type, value: Any) -> Any:
 
 
 def _refusal(error: msgspec.ValidationError, env: Mapping[str, str]) -> SettingsError:
-    """Today's one line for a value msgspec refused, whatever msgspec's own wording."""
+    """One line for a value msgspec refused, whatever msgspec's own wording."""
     if isinstance(error.__cause__, SettingsError):  # raised by __post_init__
         return error.__cause__
     name = str(error).partition(" - at `$.")[2].removesuffix("`")

@@ -103,7 +103,8 @@ def _events(request: AuthenticatedRequest) -> OrderEvents:
     """What is told of each committed change (metrics): the app's one observer, kept in its state.
 
     Not a second dependency: Litestar resolves two dependencies of one handler concurrently, in an
-    anyio task group per request: 6% of a POST's main-thread time (docs/bench.md, "the last stretch").
+    anyio task group per request: 6% of a POST's main-thread time (docs/bench.md, "Litestar: guards,
+    hooks and dependencies").
     """
     events: OrderEvents = request.app.state.order_events
     return events

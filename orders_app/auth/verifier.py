@@ -87,8 +87,8 @@ class TokenVerifier:
         """Full verification: the token's subject and `exp`, or InvalidToken."""
         kid = None
         if self._keys.selects_by_kid:
-            # Parsed only when the key depends on it, as it is costly (docs/bench.md, "Figures behind
-            # code comments"); decode() below validates the header (kid type, crit) either way.
+            # Parsed only when the key depends on it, as it is costly (docs/bench.md, "JWT
+            # verification"); decode() below validates the header (kid type, crit) either way.
             try:
                 header = jwt.get_unverified_header(token)
             except jwt.InvalidTokenError:

@@ -3,7 +3,8 @@
 Every query is scoped to an owner. Writes go through the ORM (OrderRecord and its items, flushed by
 the unit of work's commit). Reads that only answer a request (get one, list a page) are Core SELECTs
 executed through the same session and turned straight into domain objects: loading ORM records for
-them, only to convert and drop them, costs more than the query (docs/bench.md).
+them, only to convert and drop them, costs more than the query (docs/bench.md, "Sessions, reads
+and writes").
 """
 
 from __future__ import annotations

@@ -100,8 +100,9 @@ def stdout_lines(fd: int | None = None) -> Callable[[bytes], None]:
     """Write each access-log line to standard output with one unbuffered write.
 
     Not the logging module: a LogRecord, a handler lock, a formatter and a flush per line cost more
-    than the rest of a small request (see docs/bench.md). The lines stay apart from the human-oriented
-    logs on stderr. A line that cannot be written (stdout closed) is dropped, never the request.
+    than the rest of a small request (docs/bench.md, "Access log writes"). The lines stay apart from
+    the human-oriented logs on stderr. A line that cannot be written (stdout closed) is dropped, never
+    the request.
     """
     target = sys.stdout.fileno() if fd is None else fd
 
