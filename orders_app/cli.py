@@ -133,6 +133,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "http": server_protocol(settings.http_parser, limits),
         "timeout_graceful_shutdown": int(settings.shutdown_timeout),
         "timeout_keep_alive": int(settings.keepalive_timeout),
+        "timeout_worker_healthcheck": settings.worker_healthcheck_timeout,
         "log_level": settings.log_level,
         # The server header tells an attacker which stack to probe and a client nothing useful.
         "server_header": False,

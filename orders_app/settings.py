@@ -55,6 +55,9 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     # HTTP server ---------------------------------------------------------------------------------
     shutdown_timeout: PositiveFloat = 10.0
     keepalive_timeout: PositiveFloat = 5.0
+    # With --workers N, a worker silent this long is killed and replaced; a worker still importing on a
+    # busy host is silent too (over uvicorn's default 5 s seen here at a load average of 10 on 2 cores).
+    worker_healthcheck_timeout: PositiveInt = 30
     # Large enough for the biggest valid order (100 items of 200 characters, even fully \u-escaped).
     max_body_bytes: PositiveInt = 262_144
     # Requests in flight per process before new ones are refused with 503 (health probes exempt).

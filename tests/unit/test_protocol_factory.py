@@ -89,3 +89,8 @@ def test_a_spawned_worker_enforces_the_configured_limits() -> None:
     assert name == "GuardedHttpToolsProtocol"
     assert (limits.header_timeout, limits.body_timeout, limits.max_header_bytes) == (1.5, 2.5, 4096)
     assert type(limits.metrics) is PrometheusSink
+
+
+def test_workers_get_the_configured_health_check_allowance() -> None:
+    assert _config().timeout_worker_healthcheck == 30
+    assert _config(worker_healthcheck_timeout=90).timeout_worker_healthcheck == 90
