@@ -6,7 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +52,36 @@ def test_containerfile_pulls_nothing_but_its_base() -> None:
         image = line.split()[1]
         # Either the base image build argument or an earlier stage.
         assert image == "${PYTHON_IMAGE}" or image in {"venv", "project"}, line
+
+
+# Never imported by the service: test-data factories, the `litestar` CLI's terminal output, HTMX, Jinja
+# templating (pyproject.toml, [tool.uv] exclude-dependencies), and what only they pull in.
+NOT_IN_RUNTIME = {
+    "faker", "polyfactory", "rich", "rich-click", "markdown-it-py", "mdurl", "litestar-htmx", "jinja2",
+    "pygments", "pyinstrument",
+}  # fmt: skip
+
+
+def _runtime_packages(lock: dict[str, Any], root: str, extras: set[str]) -> set[str]:
+    """What `uv sync --no-dev --extra …` installs from uv.lock: the closure of the project's dependencies."""
+    packages = {package["name"]: package for package in lock["package"]}
+    seen: set[str] = set()
+    pending: list[tuple[str, set[str]]] = [(root, extras)]
+    while pending:
+        name, wanted = pending.pop()
+        package = packages[name]
+        edges = list(package.get("dependencies", []))
+        for extra in wanted:
+            edges += package.get("optional-dependencies", {}).get(extra, [])
+        for edge in edges:
+            if edge["name"] not in seen or edge.get("extra"):
+                seen.add(edge["name"])
+                pending.append((edge["name"], set(edge.get("extra", []))))
+    return seen
+
+
+def test_runtime_lock_leaves_out_what_the_service_never_imports() -> None:
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    runtime = _runtime_packages(lock, "orders-app", {"speedups"})
+    assert {"litestar", "uvicorn", "alembic", "uvloop", "httptools", "swagger-ui-bundle-v2"} <= runtime
+    assert runtime & NOT_IN_RUNTIME == set()

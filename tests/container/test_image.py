@@ -24,6 +24,7 @@ from tests.container.conftest import (
     Launcher,
     Running,
 )
+from tests.container.test_containerfile import NOT_IN_RUNTIME
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(300)]
 
@@ -211,6 +212,19 @@ def test_image_ships_no_tests_git_caches_or_tools(image: Image) -> None:
     result = image.engine.run_once(image.tag, options, ["-c", script], timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("clean")
+
+
+def test_image_ships_none_of_the_excluded_packages(image: Image) -> None:
+    # The lock leaves them out (test_containerfile.py); this checks what the build actually installed.
+    names = " ".join(sorted(NOT_IN_RUNTIME))
+    script = (
+        "import importlib.metadata as m\n"
+        f"found = [n for n in {names!r}.split() if any(True for _ in m.distributions(name=n))]\n"
+        "print(' '.join(found) or 'none')"
+    )
+    result = image.engine.run_once(image.tag, ["--entrypoint", "python"], ["-c", script], timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "none"
 
 
 def _private_key_files(image: Image, reference: str) -> set[str]:
