@@ -150,7 +150,7 @@ def _exit_after_graceful_stop(_signum: int, _frame: FrameType | None) -> None:
 
 
 def print_openapi(_: argparse.Namespace) -> None:
-    from orders_app.api.openapi import load_contract
+    from orders_app.contract import load_contract
 
     text, _document = load_contract()
     sys.stdout.write(text)

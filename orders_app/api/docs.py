@@ -24,7 +24,7 @@ from litestar.params import FromPath
 from litestar.response import File
 from swagger_ui_bundle import swagger_ui_path
 
-from orders_app.api.openapi import load_contract
+from orders_app.contract import load_contract
 
 DOCS_PATH = "/docs"
 SWAGGER_UI_DISTRIBUTION = "swagger-ui-bundle-v2"

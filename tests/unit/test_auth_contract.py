@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from orders_app.api.openapi import load_contract
+from orders_app.contract import load_contract
 
 METHODS = {"get", "put", "post", "delete", "patch"}
 
