@@ -176,13 +176,3 @@ def access_log(server: LiveServer) -> list[dict[str, object]]:
 
 # Both uvicorn parsers: h11 (the development default without extras) and httptools (the image's).
 PARSERS = ("h11", "httptools")
-
-
-def start_server(workdir: Path, public_key: Path, **settings: str) -> LiveServer:
-    """A migrated SQLite database and `orders-app serve` with `settings` (e.g. HTTP_PARSER="h11")."""
-    from tests.conftest import run_migrations
-
-    db_url = f"sqlite:///{workdir / 'orders.db'}"
-    run_migrations(db_url)
-    env = base_env(DB_URL=db_url, MIGRATE_ON_START="false", JWT_PUBLIC_KEY_FILE=str(public_key), **settings)
-    return LiveServer(workdir, env).start()
