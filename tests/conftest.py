@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,17 @@ from tests.factories import new_user, order_body
 # CI runs the same examples every time and keeps no example database between runs.
 settings.register_profile("ci", derandomize=True, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# The suites CI selects with -m build images, stacks and clusters once per session: one process for them.
+CI_SUITES = re.compile(r"(?<!not )\b(container|compose|publish|kubernetes|browser)\b")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` (addopts): a worker per CPU (xdist's count), none when -m selects one of the CI suites."""
+    if CI_SUITES.search(config.option.markexpr or ""):
+        return 0
+    return None
+
 
 POSTGRES_URL = os.environ.get("ORDERS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_ALL = os.environ.get("ORDERS_REQUIRE_ALL", "") not in ("", "0", "false")

@@ -9,6 +9,7 @@ exactly as an operator would, with the environment the test gives it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -24,10 +25,28 @@ import httpx
 CLI = [sys.executable, "-m", "orders_app"]
 
 
+# Ports for servers the tests start: below Linux's ephemeral range (32768-60999), where no client socket
+# takes one between the pick and the bind; 1,000 per xdist worker (gw0-gw11), so workers never pick alike.
+PORTS_PER_WORKER = 1_000
+FIRST_PORT = 20_000
+_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+# A process-specific start inside the block, so that two test runs at once seldom try the same ports.
+_candidates = itertools.cycle(
+    FIRST_PORT + _worker * PORTS_PER_WORKER + (offset + os.getpid()) % PORTS_PER_WORKER
+    for offset in range(PORTS_PER_WORKER)
+)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port on 127.0.0.1 that nothing holds now and that this run hands out once per 1,000 picks."""
+    for port in itertools.islice(_candidates, PORTS_PER_WORKER):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port among the {PORTS_PER_WORKER} of this worker")
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -78,15 +97,18 @@ class LiveServer:
             stderr=stderr,
         )
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"serve exited with {self.process.returncode}:\n{self.stderr()}")
-            try:
-                if httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        # One client for every poll: a client per poll builds a TLS context each time, CPU that a
+        # starting server on a busy machine needs more.
+        with httpx.Client(timeout=2) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"serve exited with {self.process.returncode}:\n{self.stderr()}")
+                try:
+                    if client.get(f"{self.url}/health/live").status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"serve did not answer /health/live within {timeout} s:\n{self.stderr()}")
 

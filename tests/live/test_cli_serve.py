@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,13 +14,7 @@ from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-m", "orders_app"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.live_server import CLI, free_port
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -54,7 +46,7 @@ def fresh_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def served(fresh_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`orders-app serve` started in an empty directory, exactly as a newcomer would."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [*CLI, "serve", "--port", str(port)],
         cwd=fresh_dir,
@@ -141,7 +133,7 @@ def test_bad_configuration_stops_start_up_with_one_clear_line(
     fresh_dir: Path, variables: dict[str, str], expected: str
 ) -> None:
     result = subprocess.run(
-        [*CLI, "serve", "--port", str(_free_port())],
+        [*CLI, "serve", "--port", str(free_port())],
         cwd=fresh_dir,
         env=_clean_env(**variables),
         capture_output=True,
