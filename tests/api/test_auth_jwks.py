@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,51 +19,10 @@ from orders_app.auth.keys import KeyConfigError, KeyPair, create_key_pair, load_
 from orders_app.auth.tokens import InvalidToken, JwksKeys, mint_token
 from orders_app.settings import DEFAULT_AUDIENCE
 from tests.conftest import Backend, app_settings
+from tests.jwks_servers import JwksServer
 
 # Loading (and validating) an RSA private key takes a sizeable fraction of a second; load each once.
 private_key = functools.cache(load_private_key)
-
-
-class JwksServer:
-    """Serves whatever `body` currently holds at /jwks.json and counts the fetches."""
-
-    def __init__(self) -> None:
-        self.body: bytes = b'{"keys": []}'
-        self.status = 200
-        self.hits = 0
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                with server._lock:
-                    server.hits += 1
-                    status, body = server.status, server.body
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/jwks.json"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def publish(self, *entries: dict[str, Any]) -> None:
-        with self._lock:
-            self.body = json.dumps({"keys": list(entries)}).encode()
-
-    def __enter__(self) -> JwksServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
 
 def jwk(keys: KeyPair, kid: str, **extra: Any) -> dict[str, Any]:
