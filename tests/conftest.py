@@ -73,6 +73,12 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
     return create_key_pair(tmp_path_factory.mktemp("keys"))
 
 
+@pytest.fixture(scope="session")
+def other_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    """A second key pair: one the service does not trust, or the one an identity provider rotates to."""
+    return create_key_pair(tmp_path_factory.mktemp("other-keys"))
+
+
 @dataclass(frozen=True)
 class TokenMinter:
     keys: KeyPair

@@ -15,7 +15,7 @@ from jwt.algorithms import RSAAlgorithm
 from litestar.testing import AsyncTestClient
 
 from orders_app.app import create_app, create_asgi_app
-from orders_app.auth.keys import KeyConfigError, KeyPair, create_key_pair, load_private_key
+from orders_app.auth.keys import KeyConfigError, KeyPair, load_private_key
 from orders_app.auth.tokens import InvalidToken, JwksKeys, mint_token
 from orders_app.settings import DEFAULT_AUDIENCE
 from tests.conftest import Backend, app_settings
@@ -47,11 +47,6 @@ def jwks() -> Iterator[JwksServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def rotated_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return create_key_pair(tmp_path_factory.mktemp("rotated-keys"))
-
-
 @asynccontextmanager
 async def jwks_app(backend: Backend, keys: KeyPair, url: str, **overrides: Any) -> AsyncIterator[Any]:
     settings = app_settings(backend, keys, jwt_public_key_file=None, jwt_jwks_url=url, **overrides)
@@ -71,7 +66,7 @@ async def test_jwks_key_verifies_and_is_fetched_once(
 
 
 async def test_rotation_to_a_new_kid_is_picked_up(
-    backend: Backend, keys: KeyPair, rotated_keys: KeyPair, jwks: JwksServer
+    backend: Backend, keys: KeyPair, other_keys: KeyPair, jwks: JwksServer
 ) -> None:
     cooldown = 0.3
     jwks.publish(jwk(keys, "k1"))
@@ -79,9 +74,9 @@ async def test_rotation_to_a_new_kid_is_picked_up(
         assert (await client.get("/orders", headers=bearer(token(keys, "k1")))).status_code == 200
 
         # The provider rotates: k2 is published, k1 withdrawn.
-        jwks.publish(jwk(rotated_keys, "k2"))
+        jwks.publish(jwk(other_keys, "k2"))
         await asyncio.sleep(cooldown + 0.1)
-        response = await client.get("/orders", headers=bearer(token(rotated_keys, "k2")))
+        response = await client.get("/orders", headers=bearer(token(other_keys, "k2")))
         assert response.status_code == 200, response.text
         assert jwks.hits == 2
 
@@ -92,17 +87,17 @@ async def test_rotation_to_a_new_kid_is_picked_up(
 
 
 async def test_a_new_kid_inside_the_cooldown_is_refused_until_the_cooldown_ends(
-    backend: Backend, keys: KeyPair, rotated_keys: KeyPair, jwks: JwksServer
+    backend: Backend, keys: KeyPair, other_keys: KeyPair, jwks: JwksServer
 ) -> None:
     cooldown = 1.0
     jwks.publish(jwk(keys, "k1"))
     async with jwks_app(backend, keys, jwks.url, jwt_jwks_refresh_cooldown=cooldown) as client:
         assert (await client.get("/orders", headers=bearer(token(keys, "k1")))).status_code == 200
-        jwks.publish(jwk(keys, "k1"), jwk(rotated_keys, "k2"))
-        early = await client.get("/orders", headers=bearer(token(rotated_keys, "k2")))
+        jwks.publish(jwk(keys, "k1"), jwk(other_keys, "k2"))
+        early = await client.get("/orders", headers=bearer(token(other_keys, "k2")))
         assert jwks.hits == 1
         await asyncio.sleep(cooldown + 0.1)
-        late = await client.get("/orders", headers=bearer(token(rotated_keys, "k2")))
+        late = await client.get("/orders", headers=bearer(token(other_keys, "k2")))
     assert early.status_code == 401
     assert late.status_code == 200, late.text
     assert jwks.hits == 2
@@ -126,12 +121,12 @@ async def test_unknown_kid_flood_does_not_refetch_inside_the_cooldown(
 
 
 async def test_a_single_key_set_accepts_tokens_without_kid(
-    backend: Backend, keys: KeyPair, rotated_keys: KeyPair, jwks: JwksServer
+    backend: Backend, keys: KeyPair, other_keys: KeyPair, jwks: JwksServer
 ) -> None:
     jwks.publish(jwk(keys, "k1"))
     async with jwks_app(backend, keys, jwks.url) as client:
         assert (await client.get("/orders", headers=bearer(token(keys, None)))).status_code == 200
-    jwks.publish(jwk(keys, "k1"), jwk(rotated_keys, "k2"))
+    jwks.publish(jwk(keys, "k1"), jwk(other_keys, "k2"))
     async with jwks_app(backend, keys, jwks.url) as client:
         # With two keys, a token must say which one signed it.
         assert (await client.get("/orders", headers=bearer(token(keys, None)))).status_code == 401
@@ -238,14 +233,14 @@ def numbers(keys: KeyPair) -> Any:
 
 
 async def test_a_withdrawn_key_stops_working_once_the_cache_is_older_than_max_age(
-    keys: KeyPair, rotated_keys: KeyPair, jwks: JwksServer
+    keys: KeyPair, other_keys: KeyPair, jwks: JwksServer
 ) -> None:
     clock = FakeClock()
     source = JwksKeys(jwks.url, refresh_cooldown=10, max_age=300, clock=clock)
-    jwks.publish(jwk(keys, "k1"), jwk(rotated_keys, "k2"))
+    jwks.publish(jwk(keys, "k1"), jwk(other_keys, "k2"))
     assert (await source.key_for("k1")).public_numbers() == numbers(keys)
 
-    jwks.publish(jwk(rotated_keys, "k2"))  # the provider withdraws k1
+    jwks.publish(jwk(other_keys, "k2"))  # the provider withdraws k1
     clock.now += 299
     assert (await source.key_for("k1")).public_numbers() == numbers(keys)
     assert jwks.hits == 1
@@ -253,7 +248,7 @@ async def test_a_withdrawn_key_stops_working_once_the_cache_is_older_than_max_ag
     clock.now += 2
     with pytest.raises(InvalidToken):
         await source.key_for("k1")
-    assert (await source.key_for("k2")).public_numbers() == numbers(rotated_keys)
+    assert (await source.key_for("k2")).public_numbers() == numbers(other_keys)
     assert jwks.hits == 2
 
 

@@ -25,7 +25,7 @@ from litestar.testing import AsyncTestClient
 
 from orders_app.api.errors import EXCEPTION_HANDLERS
 from orders_app.app import create_asgi_app
-from orders_app.auth.keys import KeyPair, create_key_pair, load_private_key
+from orders_app.auth.keys import KeyPair, load_private_key
 from orders_app.auth.tokens import DESCRIPTIONS, InvalidToken, mint_token
 from orders_app.settings import DEFAULT_AUDIENCE
 from tests.conftest import Backend, TokenMinter, app_settings
@@ -65,12 +65,6 @@ def hs256_with_public_key(secret: bytes) -> str:
     signing_input = f"{b64json({'alg': 'HS256', 'typ': 'JWT'})}.{b64json(claims())}"
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64(signature)}"
-
-
-@pytest.fixture(scope="module")
-def other_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    """A key pair the service does not trust."""
-    return create_key_pair(tmp_path_factory.mktemp("other-keys"))
 
 
 @dataclass(frozen=True)
