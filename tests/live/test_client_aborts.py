@@ -46,7 +46,7 @@ def test_a_client_leaving_mid_body_is_logged_as_499_without_an_error_line(
         connection.sendall(head + b'{"order":[{"product":"lat')
         time.sleep(0.3)  # the app is reading the body when the client leaves
     lines = _lines(server, request_id)
-    assert [line["status"] for line in lines] == [499]  # was 500
+    assert [line["status"] for line in lines] == [499]
     assert "ERROR" not in server.stderr()
     assert [line["client_closed"] for line in lines] == [True]
     assert "Traceback" not in server.stderr()

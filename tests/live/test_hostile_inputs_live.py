@@ -1,4 +1,4 @@
-"""Issue 13's hostile inputs against a real `orders-app serve` on each backend: a 422, never a 500.
+"""Hostile inputs against a real `orders-app serve` on each backend: a 422, never a 500.
 
 The in-process suites cover the same inputs in detail; this one proves the served process (uvicorn, its
 parser, the serving stack) answers them the same way on SQLite and PostgreSQL.

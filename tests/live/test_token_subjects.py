@@ -1,7 +1,7 @@
 """A token's `sub` with NUL, other control characters or a lone surrogate is a 401, never a 500.
 
-PostgreSQL refuses NUL in text and no driver encodes a surrogate, so such a subject used to fail every
-query it reached. Live server on both databases; the signature is valid, only the subject is unusable.
+PostgreSQL refuses NUL in text and no driver encodes a surrogate, so such a subject would fail every query
+it reached. Live server on both databases; the signature is valid, only the subject is unusable.
 """
 
 from __future__ import annotations
