@@ -85,7 +85,8 @@ class LiveServer:
         self.stderr_path = workdir / f"server-{self.port}.err"
         self._files: list[IO[bytes]] = []
 
-    def start(self, timeout: float = 60.0) -> LiveServer:
+    def start(self, timeout: float = 60.0, probe: str = "/health/live") -> LiveServer:
+        """Start `serve` and return once `probe` answers 200."""
         stdout = self.stdout_path.open("ab")
         stderr = self.stderr_path.open("ab")
         self._files = [stdout, stderr]
@@ -104,13 +105,13 @@ class LiveServer:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"serve exited with {self.process.returncode}:\n{self.stderr()}")
                 try:
-                    if client.get(f"{self.url}/health/live").status_code == 200:
+                    if client.get(f"{self.url}{probe}").status_code == 200:
                         return self
                 except httpx.TransportError:
                     pass
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"serve did not answer /health/live within {timeout} s:\n{self.stderr()}")
+        raise RuntimeError(f"serve did not answer {probe} within {timeout} s:\n{self.stderr()}")
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, no flushing, exactly like an OOM kill or a power cut."""
