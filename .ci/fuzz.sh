@@ -9,8 +9,8 @@
 # exits non-zero on any failure. Environment: FUZZ_SEED (default 20261127), FUZZ_MAX_EXAMPLES (100).
 #
 # Statuses the fuzzer cannot reach on its own, and where they are proven instead:
-#   413 (body over MAX_BODY_BYTES): schemathesis keeps bodies small; tests/api/test_validation.py, test_limits.py.
-#   503 (database down, load shed): needs a fault; tests/api/test_database_outage.py and tests/api/test_limits.py.
+#   413 (body over MAX_BODY_BYTES): schemathesis keeps bodies small; tests/api/test_validation.py, tests/live/test_limits.py.
+#   503 (database down, load shed): needs a fault; tests/live/test_database_outage.py and tests/live/test_limits.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=.ci/lib/common.sh

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,17 @@ from tests.factories import new_user, order_body
 settings.register_profile("ci", derandomize=True, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+# The suites CI selects with -m build images, stacks and clusters once per session: one process for them.
+CI_SUITES = re.compile(r"(?<!not )\b(container|compose|publish|kubernetes|browser)\b")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` (addopts): a worker per CPU (xdist's count), none when -m selects one of the CI suites."""
+    if CI_SUITES.search(config.option.markexpr or ""):
+        return 0
+    return None
+
+
 POSTGRES_URL = os.environ.get("ORDERS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_ALL = os.environ.get("ORDERS_REQUIRE_ALL", "") not in ("", "0", "false")
 
@@ -59,6 +71,12 @@ def run_migrations(db_url: str) -> None:
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
     return create_key_pair(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session")
+def other_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    """A second key pair: one the service does not trust, or the one an identity provider rotates to."""
+    return create_key_pair(tmp_path_factory.mktemp("other-keys"))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ exactly as an operator would, with the environment the test gives it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -24,10 +25,28 @@ import httpx
 CLI = [sys.executable, "-m", "orders_app"]
 
 
+# Ports for servers the tests start: below Linux's ephemeral range (32768-60999), where no client socket
+# takes one between the pick and the bind; 1,000 per xdist worker (gw0-gw11), so workers never pick alike.
+PORTS_PER_WORKER = 1_000
+FIRST_PORT = 20_000
+_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+# A process-specific start inside the block, so that two test runs at once seldom try the same ports.
+_candidates = itertools.cycle(
+    FIRST_PORT + _worker * PORTS_PER_WORKER + (offset + os.getpid()) % PORTS_PER_WORKER
+    for offset in range(PORTS_PER_WORKER)
+)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port on 127.0.0.1 that nothing holds now and that this run hands out once per 1,000 picks."""
+    for port in itertools.islice(_candidates, PORTS_PER_WORKER):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port among the {PORTS_PER_WORKER} of this worker")
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -66,7 +85,8 @@ class LiveServer:
         self.stderr_path = workdir / f"server-{self.port}.err"
         self._files: list[IO[bytes]] = []
 
-    def start(self, timeout: float = 60.0) -> LiveServer:
+    def start(self, timeout: float = 60.0, probe: str = "/health/live") -> LiveServer:
+        """Start `serve` and return once `probe` answers 200."""
         stdout = self.stdout_path.open("ab")
         stderr = self.stderr_path.open("ab")
         self._files = [stdout, stderr]
@@ -78,17 +98,20 @@ class LiveServer:
             stderr=stderr,
         )
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"serve exited with {self.process.returncode}:\n{self.stderr()}")
-            try:
-                if httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        # One client for every poll: a client per poll builds a TLS context each time, CPU that a
+        # starting server on a busy machine needs more.
+        with httpx.Client(timeout=2) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"serve exited with {self.process.returncode}:\n{self.stderr()}")
+                try:
+                    if client.get(f"{self.url}{probe}").status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"serve did not answer /health/live within {timeout} s:\n{self.stderr()}")
+        raise RuntimeError(f"serve did not answer {probe} within {timeout} s:\n{self.stderr()}")
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, no flushing, exactly like an OOM kill or a power cut."""
@@ -176,13 +199,3 @@ def access_log(server: LiveServer) -> list[dict[str, object]]:
 
 # Both uvicorn parsers: h11 (the development default without extras) and httptools (the image's).
 PARSERS = ("h11", "httptools")
-
-
-def start_server(workdir: Path, public_key: Path, **settings: str) -> LiveServer:
-    """A migrated SQLite database and `orders-app serve` with `settings` (e.g. HTTP_PARSER="h11")."""
-    from tests.conftest import run_migrations
-
-    db_url = f"sqlite:///{workdir / 'orders.db'}"
-    run_migrations(db_url)
-    env = base_env(DB_URL=db_url, MIGRATE_ON_START="false", JWT_PUBLIC_KEY_FILE=str(public_key), **settings)
-    return LiveServer(workdir, env).start()

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,54 +18,13 @@ from orders_app.app import create_app, create_asgi_app
 from orders_app.auth.dev_tokens import mint_token
 from orders_app.auth.failures import InvalidToken
 from orders_app.auth.key_sources import JwksKeys
-from orders_app.auth.keys import KeyConfigError, KeyPair, create_key_pair, load_private_key
+from orders_app.auth.keys import KeyConfigError, KeyPair, load_private_key
 from orders_app.settings import DEFAULT_AUDIENCE
 from tests.conftest import Backend, app_settings
+from tests.jwks_servers import JwksServer
 
 # Loading (and validating) an RSA private key takes a sizeable fraction of a second; load each once.
 private_key = functools.cache(load_private_key)
-
-
-class JwksServer:
-    """Serves whatever `body` currently holds at /jwks.json and counts the fetches."""
-
-    def __init__(self) -> None:
-        self.body: bytes = b'{"keys": []}'
-        self.status = 200
-        self.hits = 0
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                with server._lock:
-                    server.hits += 1
-                    status, body = server.status, server.body
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/jwks.json"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def publish(self, *entries: dict[str, Any]) -> None:
-        with self._lock:
-            self.body = json.dumps({"keys": list(entries)}).encode()
-
-    def __enter__(self) -> JwksServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
 
 def jwk(keys: KeyPair, kid: str, **extra: Any) -> dict[str, Any]:
@@ -93,11 +49,6 @@ def jwks() -> Iterator[JwksServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def rotated_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return create_key_pair(tmp_path_factory.mktemp("rotated-keys"))
-
-
 @asynccontextmanager
 async def jwks_app(backend: Backend, keys: KeyPair, url: str, **overrides: Any) -> AsyncIterator[Any]:
     settings = app_settings(backend, keys, jwt_public_key_file=None, jwt_jwks_url=url, **overrides)
@@ -117,7 +68,7 @@ async def test_jwks_key_verifies_and_is_fetched_once(
 
 
 async def test_rotation_to_a_new_kid_is_picked_up(
-    backend: Backend, keys: KeyPair, rotated_keys: KeyPair, jwks: JwksServer
+    backend: Backend, keys: KeyPair, other_keys: KeyPair, jwks: JwksServer
 ) -> None:
     cooldown = 0.3
     jwks.publish(jwk(keys, "k1"))
@@ -125,9 +76,9 @@ async def test_rotation_to_a_new_kid_is_picked_up(
         assert (await client.get("/orders", headers=bearer(token(keys, "k1")))).status_code == 200
 
         # The provider rotates: k2 is published, k1 withdrawn.
-        jwks.publish(jwk(rotated_keys, "k2"))
+        jwks.publish(jwk(other_keys, "k2"))
         await asyncio.sleep(cooldown + 0.1)
-        response = await client.get("/orders", headers=bearer(token(rotated_keys, "k2")))
+        response = await client.get("/orders", headers=bearer(token(other_keys, "k2")))
         assert response.status_code == 200, response.text
         assert jwks.hits == 2
 
@@ -138,17 +89,17 @@ async def test_rotation_to_a_new_kid_is_picked_up(
 
 
 async def test_a_new_kid_inside_the_cooldown_is_refused_until_the_cooldown_ends(
-    backend: Backend, keys: KeyPair, rotated_keys: KeyPair, jwks: JwksServer
+    backend: Backend, keys: KeyPair, other_keys: KeyPair, jwks: JwksServer
 ) -> None:
     cooldown = 1.0
     jwks.publish(jwk(keys, "k1"))
     async with jwks_app(backend, keys, jwks.url, jwt_jwks_refresh_cooldown=cooldown) as client:
         assert (await client.get("/orders", headers=bearer(token(keys, "k1")))).status_code == 200
-        jwks.publish(jwk(keys, "k1"), jwk(rotated_keys, "k2"))
-        early = await client.get("/orders", headers=bearer(token(rotated_keys, "k2")))
+        jwks.publish(jwk(keys, "k1"), jwk(other_keys, "k2"))
+        early = await client.get("/orders", headers=bearer(token(other_keys, "k2")))
         assert jwks.hits == 1
         await asyncio.sleep(cooldown + 0.1)
-        late = await client.get("/orders", headers=bearer(token(rotated_keys, "k2")))
+        late = await client.get("/orders", headers=bearer(token(other_keys, "k2")))
     assert early.status_code == 401
     assert late.status_code == 200, late.text
     assert jwks.hits == 2
@@ -172,12 +123,12 @@ async def test_unknown_kid_flood_does_not_refetch_inside_the_cooldown(
 
 
 async def test_a_single_key_set_accepts_tokens_without_kid(
-    backend: Backend, keys: KeyPair, rotated_keys: KeyPair, jwks: JwksServer
+    backend: Backend, keys: KeyPair, other_keys: KeyPair, jwks: JwksServer
 ) -> None:
     jwks.publish(jwk(keys, "k1"))
     async with jwks_app(backend, keys, jwks.url) as client:
         assert (await client.get("/orders", headers=bearer(token(keys, None)))).status_code == 200
-    jwks.publish(jwk(keys, "k1"), jwk(rotated_keys, "k2"))
+    jwks.publish(jwk(keys, "k1"), jwk(other_keys, "k2"))
     async with jwks_app(backend, keys, jwks.url) as client:
         # With two keys, a token must say which one signed it.
         assert (await client.get("/orders", headers=bearer(token(keys, None)))).status_code == 401
@@ -284,14 +235,14 @@ def numbers(keys: KeyPair) -> Any:
 
 
 async def test_a_withdrawn_key_stops_working_once_the_cache_is_older_than_max_age(
-    keys: KeyPair, rotated_keys: KeyPair, jwks: JwksServer
+    keys: KeyPair, other_keys: KeyPair, jwks: JwksServer
 ) -> None:
     clock = FakeClock()
     source = JwksKeys(jwks.url, refresh_cooldown=10, max_age=300, clock=clock)
-    jwks.publish(jwk(keys, "k1"), jwk(rotated_keys, "k2"))
+    jwks.publish(jwk(keys, "k1"), jwk(other_keys, "k2"))
     assert (await source.key_for("k1")).public_numbers() == numbers(keys)
 
-    jwks.publish(jwk(rotated_keys, "k2"))  # the provider withdraws k1
+    jwks.publish(jwk(other_keys, "k2"))  # the provider withdraws k1
     clock.now += 299
     assert (await source.key_for("k1")).public_numbers() == numbers(keys)
     assert jwks.hits == 1
@@ -299,7 +250,7 @@ async def test_a_withdrawn_key_stops_working_once_the_cache_is_older_than_max_ag
     clock.now += 2
     with pytest.raises(InvalidToken):
         await source.key_for("k1")
-    assert (await source.key_for("k2")).public_numbers() == numbers(rotated_keys)
+    assert (await source.key_for("k2")).public_numbers() == numbers(other_keys)
     assert jwks.hits == 2
 
 

@@ -495,6 +495,18 @@ def sbom_lines(engine: str, repo: str, *, image: str = "orders-app:local") -> li
     ]
 
 
+def tag_and_push(engine: str, repo: str, tags: list[str], *, push: str = "push", end: str = "") -> list[str]:
+    """The lines after the build: a tag line per tag, the SBOM step, then a push line per tag."""
+    return [
+        *(f"{engine} tag orders-app:local {repo}:{tag}{end}" for tag in tags),
+        *sbom_lines(engine, repo.lstrip('"')),
+        *(f"{engine} {push} {repo}:{tag}{end}" for tag in tags),
+    ]
+
+
+PODMAN_PUSH = 'push --digestfile "${TMPDIR}/digest"'
+
+
 def test_dry_run_ecr(dry_project: Project) -> None:
     host = '"${AWS_ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com'
     repo = f"{host}/coffeemesh/orders"
@@ -525,13 +537,7 @@ def test_dry_run_ecr(dry_project: Project) -> None:
         "DOCKER_BUILDKIT=1 "
         + build_line(dry_project, "docker")
         + " --build-arg PYTHON_IMAGE=localhost/py:3.11 P",
-        f'docker tag orders-app:local {repo}:1.2.3"',
-        f'docker tag orders-app:local {repo}:{r}"',
-        f'docker tag orders-app:local {repo}:latest"',
-        *sbom_lines("docker", repo.lstrip('"')),
-        f'docker push {repo}:1.2.3"',
-        f'docker push {repo}:{r}"',
-        f'docker push {repo}:latest"',
+        *tag_and_push("docker", repo, ["1.2.3", r, "latest"], end='"'),
     ]
 
 
@@ -555,11 +561,7 @@ def test_dry_run_ecr_with_account_and_host_override(dry_project: Project) -> Non
     # A loopback registry speaks plain HTTP, which docker's CLI must be told about.
     assert lines[4] == "docker manifest inspect --insecure 127.0.0.1:5000/orders-app:1.2.3"
     assert lines[5:] == [
-        "docker tag orders-app:local 127.0.0.1:5000/orders-app:1.2.3",
-        f"docker tag orders-app:local 127.0.0.1:5000/orders-app:{dry_project.short}",
-        *sbom_lines("docker", "127.0.0.1:5000/orders-app"),
-        "docker push 127.0.0.1:5000/orders-app:1.2.3",
-        f"docker push 127.0.0.1:5000/orders-app:{dry_project.short}",
+        *tag_and_push("docker", "127.0.0.1:5000/orders-app", ["1.2.3", dry_project.short]),
     ]
 
 
@@ -582,13 +584,7 @@ def test_dry_run_acr_with_az(dry_project: Project) -> None:
         f"podman search --list-tags --limit 100000 {repo}",
         f"# build orders-app:local with OCI labels for 1.2.3 ({dry_project.revision})",
         build_line(dry_project, "podman", " --format docker") + " P",
-        f"podman tag orders-app:local {repo}:1.2.3",
-        f"podman tag orders-app:local {repo}:{r}",
-        f"podman tag orders-app:local {repo}:latest",
-        *sbom_lines("podman", repo),
-        f'podman push --digestfile "${{TMPDIR}}/digest" {repo}:1.2.3',
-        f'podman push --digestfile "${{TMPDIR}}/digest" {repo}:{r}',
-        f'podman push --digestfile "${{TMPDIR}}/digest" {repo}:latest',
+        *tag_and_push("podman", repo, ["1.2.3", r, "latest"], push=PODMAN_PUSH),
     ]
 
 
@@ -628,11 +624,7 @@ def test_dry_run_plain_registry(dry_project: Project) -> None:
             "https://example.org/acme/orders-app", "https://git.example.com/orders"
         )
         + " P",
-        f"docker tag orders-app:local {repo}:1.2.3",
-        f"docker tag orders-app:local {repo}:{r}",
-        *sbom_lines("docker", repo),
-        f"docker push {repo}:1.2.3",
-        f"docker push {repo}:{r}",
+        *tag_and_push("docker", repo, ["1.2.3", r]),
     ]
 
 
@@ -646,16 +638,12 @@ def test_dry_run_loopback_registry_with_podman(dry_project: Project) -> None:
         CONTAINER_ENGINE="/usr/bin/podman",
     )
     assert lines[1:] == [
-        "/usr/bin/podman tag orders-app:local 127.0.0.1:5000/ns/orders-app:1.2.3",
-        f"/usr/bin/podman tag orders-app:local 127.0.0.1:5000/ns/orders-app:{dry_project.short}",
-        "/usr/bin/podman tag orders-app:local 127.0.0.1:5000/ns/orders-app:latest",
-        *sbom_lines("/usr/bin/podman", "127.0.0.1:5000/ns/orders-app"),
-        '/usr/bin/podman push --tls-verify=false --digestfile "${TMPDIR}/digest" '
-        "127.0.0.1:5000/ns/orders-app:1.2.3",
-        '/usr/bin/podman push --tls-verify=false --digestfile "${TMPDIR}/digest" '
-        f"127.0.0.1:5000/ns/orders-app:{dry_project.short}",
-        '/usr/bin/podman push --tls-verify=false --digestfile "${TMPDIR}/digest" '
-        "127.0.0.1:5000/ns/orders-app:latest",
+        *tag_and_push(
+            "/usr/bin/podman",
+            "127.0.0.1:5000/ns/orders-app",
+            ["1.2.3", dry_project.short, "latest"],
+            push='push --tls-verify=false --digestfile "${TMPDIR}/digest"',
+        ),
     ]
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from orders_app.auth.dev_tokens import mint_token
 from orders_app.auth.failures import BAD_SIGNATURE, EXPIRED, InvalidToken
-from orders_app.auth.keys import KeyPair, VerificationKey, create_key_pair, load_private_key, load_public_key
+from orders_app.auth.keys import KeyPair, VerificationKey, load_private_key, load_public_key
 from orders_app.auth.verified_cache import VerifiedTokens
 from orders_app.auth.verifier import TokenVerifier
 
@@ -46,11 +46,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def other_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return create_key_pair(tmp_path_factory.mktemp("other-keys"))
 
 
 def token(keys: KeyPair, subject: str = "alice", ttl_seconds: int = 600) -> str:

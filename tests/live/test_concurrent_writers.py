@@ -17,15 +17,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import Backend, TokenMinter
 from tests.factories import item, new_user, order_body
-from tests.live_server import LiveServer, base_env
+from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +31,17 @@ WRITERS = 50
 
 
 @pytest.fixture(scope="module")
-def live(backend: Backend, keys: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    env = base_env(DB_URL=backend.url, MIGRATE_ON_START="false", JWT_PUBLIC_KEY_FILE=str(keys.public_key))
-    with LiveServer(tmp_path_factory.mktemp(f"writers-{backend.name}"), env) as server:
-        yield server
+def server_db_url(backend: Backend) -> str:
+    return backend.url
 
 
 @pytest.mark.parametrize("order", ["shuffled", "updates-first", "pays-first"])
 async def test_fifty_concurrent_writers_on_one_order(
-    live: LiveServer, backend: Backend, token_for: TokenMinter, order: str
+    server: LiveServer, backend: Backend, token_for: TokenMinter, order: str
 ) -> None:
     headers = {"Authorization": f"Bearer {token_for(new_user())}"}
     limits = httpx.Limits(max_connections=WRITERS, max_keepalive_connections=WRITERS)
-    async with httpx.AsyncClient(base_url=live.url, headers=headers, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, limits=limits, timeout=60) as client:
         created = await client.post("/orders", json=order_body(item("original")))
         assert created.status_code == 201
         order_id = created.json()["id"]

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,19 +12,7 @@ from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-m", "orders_app"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DB_", "JWT_", "AUTH_"))}
-    env.update(extra)
-    return env
+from tests.live_server import CLI, LiveServer, base_env, free_port
 
 
 def _request(
@@ -52,44 +36,17 @@ def fresh_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def served(fresh_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`orders-app serve` started in an empty directory, exactly as a newcomer would."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)],
-        cwd=fresh_dir,
-        env=_clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+def served(fresh_dir: Path) -> Iterator[LiveServer]:
+    """`orders-app serve` started in an empty directory, exactly as a newcomer would, once it is ready."""
+    server = LiveServer(fresh_dir, base_env()).start(probe="/health/ready")
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                pytest.fail(f"serve exited early:\n{server.stdout.read() if server.stdout else ''}")
-            try:
-                if _request(f"{base}/health/ready")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("serve did not become ready within 30 s")
-        yield base, server
+        yield server
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop()
 
 
-def test_serve_in_a_fresh_directory_gives_a_working_api(
-    fresh_dir: Path, served: tuple[str, subprocess.Popen[str]]
-) -> None:
-    base, _server = served
+def test_serve_in_a_fresh_directory_gives_a_working_api(fresh_dir: Path, served: LiveServer) -> None:
+    base = served.url
     # No manual step: the SQLite database was migrated and development keys were created.
     assert (fresh_dir / "orders.db").is_file()
     assert (fresh_dir / ".keys" / "public_key.pem").is_file()
@@ -97,7 +54,7 @@ def test_serve_in_a_fresh_directory_gives_a_working_api(
     token = subprocess.run(
         [*CLI, "token", "--sub", "alice"],
         cwd=fresh_dir,
-        env=_clean_env(),
+        env=base_env(),
         capture_output=True,
         text=True,
         check=True,
@@ -111,18 +68,16 @@ def test_serve_in_a_fresh_directory_gives_a_working_api(
     assert _request(f"{base}/orders")[0] == 401
 
 
-def test_serve_tells_the_newcomer_how_to_get_a_token_and_stops_cleanly_on_sigterm(
-    served: tuple[str, subprocess.Popen[str]],
-) -> None:
-    _base, server = served
-    server.send_signal(signal.SIGTERM)
-    assert server.wait(timeout=15) == 0
-    output = server.stdout.read() if server.stdout else ""
+def test_serve_tells_the_newcomer_how_to_get_a_token_and_stops_cleanly_on_sigterm(served: LiveServer) -> None:
+    assert served.process is not None
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(timeout=15) == 0
+    output = served.stdout() + served.stderr()
     assert "orders-app token --sub" in output
 
 
 def test_migrate_is_idempotent(fresh_dir: Path) -> None:
-    env = _clean_env(DB_URL=f"sqlite:///{fresh_dir / 'm.db'}")
+    env = base_env(DB_URL=f"sqlite:///{fresh_dir / 'm.db'}")
     for _ in range(2):
         result = subprocess.run([*CLI, "migrate"], cwd=fresh_dir, env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
@@ -141,9 +96,9 @@ def test_bad_configuration_stops_start_up_with_one_clear_line(
     fresh_dir: Path, variables: dict[str, str], expected: str
 ) -> None:
     result = subprocess.run(
-        [*CLI, "serve", "--port", str(_free_port())],
+        [*CLI, "serve", "--port", str(free_port())],
         cwd=fresh_dir,
-        env=_clean_env(**variables),
+        env=base_env(**variables),
         capture_output=True,
         text=True,
         timeout=30,

@@ -11,8 +11,6 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -20,9 +18,10 @@ import pytest
 from orders_app.edge.overload import SUBJECT_OVERLOADED
 from tests.conftest import TokenMinter
 from tests.factories import new_user, order_body
-from tests.live_server import PARSERS, LiveServer, access_log, raw_exchange, start_server, status_of
+from tests.live.conftest import both_parsers
+from tests.live_server import LiveServer, access_log, raw_exchange, status_of
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, both_parsers]
 
 HEADER_TIMEOUT = 1.5
 BODY_TIMEOUT = 2.0
@@ -30,25 +29,15 @@ PER_SUBJECT = 4
 MAX_CONNECTIONS = 40
 
 
-@pytest.fixture(scope="module", params=PARSERS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys: Any
-) -> Iterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp(f"slow-{request.param}")
-    live = start_server(
-        workdir,
-        keys.public_key,
-        HTTP_PARSER=request.param,
-        HEADER_READ_TIMEOUT=str(HEADER_TIMEOUT),
-        BODY_READ_TIMEOUT=str(BODY_TIMEOUT),
-        MAX_CONCURRENCY="32",
-        MAX_CONCURRENCY_PER_SUBJECT=str(PER_SUBJECT),
-        MAX_CONNECTIONS=str(MAX_CONNECTIONS),
-    )
-    try:
-        yield live
-    finally:
-        live.stop()
+@pytest.fixture(scope="module")
+def server_settings() -> dict[str, str]:
+    return {
+        "HEADER_READ_TIMEOUT": str(HEADER_TIMEOUT),
+        "BODY_READ_TIMEOUT": str(BODY_TIMEOUT),
+        "MAX_CONCURRENCY": "32",
+        "MAX_CONCURRENCY_PER_SUBJECT": str(PER_SUBJECT),
+        "MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+    }
 
 
 def _read_until_closed(connection: socket.socket) -> tuple[bytes, float]:

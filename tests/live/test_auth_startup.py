@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -25,18 +24,12 @@ import pytest
 from orders_app.app import create_app
 from orders_app.auth.keys import KeyPair
 from tests.conftest import Backend, app_settings
+from tests.live_server import free_port
 
 ORDERS_APP = Path(sys.executable).with_name("orders-app")
 # The console script `uv run orders-app` resolves to, and the module form; both must behave the same.
 COMMANDS = {"console-script": [str(ORDERS_APP)], "python-m": [sys.executable, "-m", "orders_app"]}
 OWN_VARIABLES = ("JWT_", "AUTH_DISABLED", "DEV_KEYS_DIR", "DB_URL", "MIGRATE_ON_START", "HTTP_PARSER")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def clean_env(workdir: Path, **variables: str) -> dict[str, str]:

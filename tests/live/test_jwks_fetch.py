@@ -7,9 +7,7 @@ Real HTTP on 127.0.0.1, the app served by `orders-app serve`.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -18,49 +16,12 @@ import pytest
 from orders_app.auth.jwks_client import JWKS_MAX_BYTES
 from orders_app.auth.key_sources import JwksKeys
 from orders_app.auth.keys import KeyPair
-from tests.api.test_auth_jwks import FakeClock, JwksServer, jwk, numbers, token
+from tests.api.test_auth_jwks import FakeClock, jwk, numbers, token
 from tests.conftest import run_migrations
+from tests.jwks_servers import DrippingJwks, JwksServer
 from tests.live_server import LiveServer, base_env
 
 pytestmark = pytest.mark.slow
-
-
-class DrippingJwks:
-    """A JWKS endpoint that answers 200 and then sends its body one byte every `interval` seconds."""
-
-    def __init__(self, interval: float = 0.5) -> None:
-        self.stop = threading.Event()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                try:
-                    while not owner.stop.wait(interval):
-                        self.wfile.write(b" ")
-                        self.wfile.flush()
-                except OSError:
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/jwks.json"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> DrippingJwks:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
 
 
 def _serve(workdir: Any, url: str, **settings: str) -> LiveServer:

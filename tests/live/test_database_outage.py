@@ -155,14 +155,25 @@ def _timed(client: httpx.Client, method: str, path: str, **kwargs: Any) -> tuple
     return response, time.perf_counter() - started
 
 
+def _user_client(app: LiveServer, token_for: TokenMinter, timeout: float) -> httpx.Client:
+    """A client of the server for a brand-new user."""
+    headers = {"Authorization": f"Bearer {token_for(new_user())}"}
+    return httpx.Client(base_url=app.url, headers=headers, timeout=timeout)
+
+
+def _placed(client: httpx.Client, count: int) -> list[httpx.Response]:
+    """`count` orders created while the database is up, each a 201."""
+    created = [client.post("/orders", json=order_body()) for _ in range(count)]
+    assert [response.status_code for response in created] == [201] * count
+    return created
+
+
 def test_outage_answers_503_fast_and_recovery_needs_no_restart(
     cluster: Cluster, app: LiveServer, token_for: TokenMinter
 ) -> None:
-    headers = {"Authorization": f"Bearer {token_for(new_user())}"}
-    with httpx.Client(base_url=app.url, headers=headers, timeout=30) as client:
+    with _user_client(app, token_for, timeout=30) as client:
         # Fill the pool with live connections, which the outage will kill.
-        before = [client.post("/orders", json=order_body()) for _ in range(5)]
-        assert [response.status_code for response in before] == [201] * 5
+        before = _placed(client, 5)
         order_id = before[0].json()["id"]
         process_before = app.process.pid if app.process else None
 
@@ -217,10 +228,8 @@ def test_a_restart_between_requests_fails_no_request(
     cluster: Cluster, app: LiveServer, token_for: TokenMinter
 ) -> None:
     """Pooled connections that the restart closed are replaced at checkout, without a failed request."""
-    headers = {"Authorization": f"Bearer {token_for(new_user())}"}
-    with httpx.Client(base_url=app.url, headers=headers, timeout=30) as client:
-        created = [client.post("/orders", json=order_body()) for _ in range(3)]
-        assert [response.status_code for response in created] == [201] * 3
+    with _user_client(app, token_for, timeout=30) as client:
+        created = _placed(client, 3)
 
         cluster.stop()
         cluster.start()
@@ -237,10 +246,8 @@ def test_a_frozen_database_answers_503_within_the_statement_and_connect_timeouts
 ) -> None:
     # Stopped is the easy case (connections are refused at once). Frozen is the hard one: the pooled
     # connection's statement waits for DB_STATEMENT_TIMEOUT, the reconnect for DB_CONNECT_TIMEOUT.
-    headers = {"Authorization": f"Bearer {token_for(new_user())}"}
-    with httpx.Client(base_url=app.url, headers=headers, timeout=60) as client:
-        created = client.post("/orders", json=order_body())
-        assert created.status_code == 201
+    with _user_client(app, token_for, timeout=60) as client:
+        (created,) = _placed(client, 1)
         order_id = created.json()["id"]
         frozen = cluster.freeze()
         try:

@@ -6,27 +6,12 @@ follows could be read as a second, smuggled request. Both parsers, live server.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
-from tests.live_server import PARSERS, LiveServer, raw_exchange, start_server, status_of
+from tests.live.conftest import both_parsers
+from tests.live_server import LiveServer, raw_exchange, status_of
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", params=PARSERS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys: Any
-) -> Iterator[LiveServer]:
-    live = start_server(
-        tmp_path_factory.mktemp(f"smuggle-{request.param}"), keys.public_key, HTTP_PARSER=request.param
-    )
-    try:
-        yield live
-    finally:
-        live.stop()
+pytestmark = [pytest.mark.slow, both_parsers]
 
 
 SMUGGLED = b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n"

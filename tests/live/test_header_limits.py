@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,26 +19,18 @@ from orders_app.api.auth import DUPLICATE_AUTHORIZATION, MAX_AUTHORIZATION_BYTES
 from orders_app.auth.failures import TOO_LARGE
 from tests.conftest import TokenMinter
 from tests.factories import new_user
-from tests.live_server import PARSERS, LiveServer, raw_exchange, start_server, status_of
+from tests.live.conftest import both_parsers
+from tests.live_server import LiveServer, raw_exchange, status_of
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, both_parsers]
 
 MAX_HEADER_BYTES = 32_768
 LIVE = b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
 
 
-@pytest.fixture(scope="module", params=PARSERS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys: Any
-) -> Iterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp(f"headers-{request.param}")
-    live = start_server(
-        workdir, keys.public_key, HTTP_PARSER=request.param, MAX_HEADER_BYTES=str(MAX_HEADER_BYTES)
-    )
-    try:
-        yield live
-    finally:
-        live.stop()
+@pytest.fixture(scope="module")
+def server_settings() -> dict[str, str]:
+    return {"MAX_HEADER_BYTES": str(MAX_HEADER_BYTES)}
 
 
 def _body(response: bytes) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,22 +15,10 @@ import pytest
 
 from tests.conftest import TokenMinter
 from tests.factories import new_user, order_body
-from tests.live_server import PARSERS, LiveServer, access_log, start_server
+from tests.live.conftest import both_parsers
+from tests.live_server import LiveServer, access_log
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", params=PARSERS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys: Any
-) -> Iterator[LiveServer]:
-    live = start_server(
-        tmp_path_factory.mktemp(f"aborts-{request.param}"), keys.public_key, HTTP_PARSER=request.param
-    )
-    try:
-        yield live
-    finally:
-        live.stop()
+pytestmark = [pytest.mark.slow, both_parsers]
 
 
 def _lines(server: LiveServer, request_id: str) -> list[dict[str, Any]]:
@@ -59,7 +46,7 @@ def test_a_client_leaving_mid_body_is_logged_as_499_without_an_error_line(
         connection.sendall(head + b'{"order":[{"product":"lat')
         time.sleep(0.3)  # the app is reading the body when the client leaves
     lines = _lines(server, request_id)
-    assert [line["status"] for line in lines] == [499]  # was 500
+    assert [line["status"] for line in lines] == [499]
     assert "ERROR" not in server.stderr()
     assert [line["client_closed"] for line in lines] == [True]
     assert "Traceback" not in server.stderr()
