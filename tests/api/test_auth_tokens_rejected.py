@@ -345,8 +345,8 @@ def test_an_unsafe_description_is_left_out_of_the_challenge(description: str) ->
     assert response.status_code == 401
 
 
-def test_cases_cover_the_issue_list() -> None:
-    # The issue names these rejections; each must stay a case above.
+def test_cases_cover_every_required_rejection() -> None:
+    # These rejections are required; each must stay a case above.
     required = {
         "no-header",
         "basic-scheme",

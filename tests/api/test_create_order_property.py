@@ -46,7 +46,7 @@ VALIDATOR = Draft4Validator(CREATE_ORDER)
 def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Values valid under the (small) subset of JSON Schema that oas.yaml's request bodies use.
 
-    Written here rather than taken from hypothesis-jsonschema, which no longer runs on current
+    Written here rather than taken from hypothesis-jsonschema, which does not run on current
     Hypothesis; an unsupported keyword fails loudly so the generator never silently under-covers.
     """
     supported = {"type", "enum", "properties", "required", "additionalProperties", "items"}

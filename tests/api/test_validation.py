@@ -92,7 +92,7 @@ INVALID_UTF8_BODY = b'{"order": [{"product": "lat\xffte", "size": "small", "quan
 
 @pytest.mark.parametrize("method", ["POST", "PUT"])
 async def test_invalid_utf8_inside_a_json_string_is_422_with_detail(user: UserClient, method: str) -> None:
-    # msgspec reports this as a UnicodeDecodeError, not a DecodeError: it was a 500 with a traceback.
+    # msgspec reports this as a UnicodeDecodeError, not a DecodeError: it must still be a 422 with `detail`.
     url = f"/orders/{(await user.create())['id']}" if method == "PUT" else "/orders"
     response = await user.request(
         method, url, content=INVALID_UTF8_BODY, headers={"Content-Type": "application/json"}

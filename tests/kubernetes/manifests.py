@@ -62,7 +62,7 @@ def image_uid_gid() -> tuple[int, int]:
     uid = re.search(r"^ARG UID=(\d+)$", text, re.MULTILINE)
     gid = re.search(r"^ARG GID=(\d+)$", text, re.MULTILINE)
     if not (uid and gid and re.search(r"^USER \$\{UID\}:\$\{GID\}$", text, re.MULTILINE)):
-        raise LookupError("the Containerfile no longer says ARG UID=n, ARG GID=n and USER ${UID}:${GID}")
+        raise LookupError("the Containerfile does not say ARG UID=n, ARG GID=n and USER ${UID}:${GID}")
     return int(uid[1]), int(gid[1])
 
 

@@ -834,8 +834,8 @@ def test_dry_run_sbom_path_option(dry_project: Project) -> None:
     assert not [line for line in no_sbom if "SBOM" in line or "syft" in line or " save " in line]
 
 
-# Whole outputs the script printed before it became tools/publish (tests/publish/dry_run/NAME.txt, with
-# P for the project, REVISION and SHORT for its commit), for combinations the tests above leave out.
+# Whole --dry-run outputs (tests/publish/dry_run/NAME.txt, with P for the project, REVISION and SHORT for
+# its commit), for combinations the tests above leave out.
 DRY_RUN_TRANSCRIPTS = [
     (
         "ecr-host-tls-verify",

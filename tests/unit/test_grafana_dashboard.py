@@ -90,7 +90,7 @@ def test_every_expression_uses_only_exported_metrics() -> None:
             assert names, target["expr"]
             assert names <= exported, (panel["title"], names - exported)
             used |= names
-    # The panels: rate, errors, latency by route, in flight, pool saturation, 401s by reason.
+    # Required panels: rate, errors, latency by route, in flight, pool saturation, 401s by reason.
     for name in (
         "orders_http_requests_total",
         "orders_http_request_duration_seconds_bucket",
