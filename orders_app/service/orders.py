@@ -38,8 +38,10 @@ OrderWrite = Callable[[UnitOfWork], Awaitable[Written]]
 
 
 def placing(owner: str, items: list[OrderItem]) -> OrderWrite:
+    # Built (and refused, if invalid) before any transaction: SQLite's write lock waits for no CPU of it.
+    order = Order.place(owner, items)
+
     async def write(uow: UnitOfWork) -> Written:
-        order = Order.place(owner, items)
         await uow.orders.add(order)
         return Written(order, None)
 
