@@ -8,6 +8,7 @@ the in-process client would join into one) are in the live tier (tests/live/test
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,7 +25,7 @@ from orders_app.app import create_app, serving_stack
 from orders_app.auth.keys import KeyPair
 from orders_app.db.tables import idempotency_keys_table
 from orders_app.db.url import async_url
-from tests.conftest import Backend, TokenMinter, UserClient, app_settings
+from tests.conftest import Backend, TokenMinter, UserClient, app_settings, run_migrations
 from tests.factories import item, new_user, order_body
 from tests.live_server import stored_order_ids
 
@@ -223,9 +224,8 @@ TTL_SECONDS = 1.0
 WAIT_SECONDS = 0.3
 
 
-@pytest.fixture(scope="module")
-async def short_lived(backend: Backend, keys: KeyPair, token_for: TokenMinter) -> AsyncIterator[Any]:
-    """`short_lived()`: a new user on an app whose keys expire after 1 s and whose duplicates wait 0.3 s."""
+@contextlib.asynccontextmanager
+async def _short_lived_users(backend: Backend, keys: KeyPair, token_for: TokenMinter) -> AsyncIterator[Any]:
     app = create_app(
         app_settings(backend, keys, idempotency_key_ttl=TTL_SECONDS, idempotency_key_wait=WAIT_SECONDS)
     )
@@ -235,6 +235,29 @@ async def short_lived(backend: Backend, keys: KeyPair, token_for: TokenMinter) -
             subject = new_user()
             return UserClient(client, subject, token_for(subject))
 
+        yield make
+
+
+@pytest.fixture(scope="module")
+async def short_lived(backend: Backend, keys: KeyPair, token_for: TokenMinter) -> AsyncIterator[Any]:
+    """`short_lived()`: a new user on an app whose keys expire after 1 s and whose duplicates wait 0.3 s."""
+    async with _short_lived_users(backend, keys, token_for) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def postgres_backend(make_postgres_database: Any) -> Backend:
+    """A migrated PostgreSQL database of this module's own, for what only PostgreSQL can show."""
+    url: str = make_postgres_database()
+    run_migrations(url)
+    return Backend("postgres", url)
+
+
+@pytest.fixture(scope="module")
+async def short_lived_on_postgres(
+    postgres_backend: Backend, keys: KeyPair, token_for: TokenMinter
+) -> AsyncIterator[Any]:
+    async with _short_lived_users(postgres_backend, keys, token_for) as make:
         yield make
 
 
@@ -256,13 +279,13 @@ async def test_an_expired_key_runs_again_and_expired_keys_are_removed(
     assert await _stored_keys(backend, user.subject) == ["expiring"]
 
 
+# SQLite runs one writer at a time: there a duplicate always finds the first request finished.
 @pytest.mark.postgres
 async def test_a_duplicate_of_a_request_still_running_gets_409_after_the_wait(
-    short_lived: Any, backend: Backend
+    short_lived_on_postgres: Any, postgres_backend: Backend
 ) -> None:
-    if backend.name != "postgres":
-        pytest.skip("SQLite runs one writer at a time: a duplicate always finds the first one finished")
-    user = short_lived()
+    user = short_lived_on_postgres()
+    backend = postgres_backend
     url = make_url(backend.url)
     # The first request, frozen inside its transaction: its key inserted, nothing committed yet.
     first = await asyncpg.connect(
