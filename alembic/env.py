@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from orders_app.db.migrations import hold_migration_lock, migration_engine
 from orders_app.db.tables import metadata
 from orders_app.db.url import async_url
+from orders_app.observability.log_setup import configure_logging
 from orders_app.settings import Settings
 
 
@@ -61,7 +62,10 @@ def _run_offline() -> None:
 if context.is_offline_mode():
     _run_offline()
 elif (shared := context.config.attributes.get("connection")) is not None:
-    # `orders-app migrate` (orders_app.db.migrations.upgrade_to_head): its connection, its transaction.
+    # `orders-app migrate` (orders_app.db.migrations.upgrade_to_head): its connection, its transaction,
+    # its logging.
     _run(shared)
 else:
+    # The alembic CLI configures no logging: the service's own, so its lines look like every other.
+    configure_logging(Settings.from_env())
     asyncio.run(_run_online())

@@ -53,7 +53,9 @@ async def _measure(scenario: str, requests: int, rounds: int) -> list[float]:
     keys = create_key_pair(work / "keys")
     url = f"sqlite:///{work}/orders.db"
     await asyncio.to_thread(upgrade_to_head, url)
-    settings = Settings(db_url=url, jwt_public_key_file=keys.public_key, migrate_on_start=False)
+    # From an environment, which an older tree's Settings reads too (ignoring LOG_FORMAT); json: the image's.
+    environment = {"DB_URL": url, "JWT_PUBLIC_KEY_FILE": str(keys.public_key), "MIGRATE_ON_START": "false"}
+    settings = Settings.from_env({**environment, "LOG_FORMAT": "json"})
     factory = getattr(app_module, "create_asgi_app", None) or app_module.create_app
     app = factory(settings)
     token = mint_token(load_private_key(keys.private_key), subject="bench", audience=DEFAULT_AUDIENCE)

@@ -26,6 +26,7 @@ from orders_app.edge.drain import DrainingConnections, ShutdownDrain
 from orders_app.edge.in_flight import ConcurrencyLimit
 from orders_app.edge.request_metrics import RequestMetrics
 from orders_app.edge.subject_limit import SUBJECT_LIMIT_STATE, SubjectLimit
+from orders_app.observability.log_lines import render_line
 from orders_app.observability.metrics import exposition, forget_dead_workers, worker_stopped
 from orders_app.observability.prometheus import PrometheusSink
 from orders_app.observability.sink import NO_METRICS, MetricsSink
@@ -92,6 +93,9 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         # oas.yaml is the published contract and is served as committed; no second, generated one.
         openapi_config=None,
+        # Logging is configured once per process (observability.log_setup); Litestar's default would
+        # give the root logger a second handler and format at every app built.
+        logging_config=None,
         request_max_body_size=settings.max_body_bytes,
         before_send=[complete_allow_header],
         # The drain stands in front of the server's SIGTERM handler once the app has started (edge/drain.py).
@@ -141,7 +145,7 @@ def serving_stack(app: Litestar) -> ASGIApp:
     if settings.metrics_enabled:
         served = RequestMetrics(served, sink)
     if settings.access_log:
-        served = AccessLog(served, stdout_lines())
+        served = AccessLog(served, stdout_lines(), render_line(settings.log_format.lower()))
     return served
 
 

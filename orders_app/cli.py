@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from orders_app.auth.keys import KeyConfigError, KeyPair, create_key_pair, load_private_key
+from orders_app.observability.log_setup import configure_logging, logging_config
 from orders_app.settings import Settings, SettingsError
 
 logger = logging.getLogger("orders_app")
@@ -150,7 +152,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "timeout_graceful_shutdown": int(settings.shutdown_timeout),
         "timeout_keep_alive": int(settings.keepalive_timeout),
         "timeout_worker_healthcheck": settings.worker_healthcheck_timeout,
-        "log_level": settings.log_level,
+        # Applied again in each --workers process before it logs anything: one format everywhere.
+        "log_config": logging_config(settings),
+        "log_level": settings.log_level.lower(),
         # The server header tells an attacker which stack to probe and a client nothing useful.
         "server_header": False,
         # The app writes its own structured access log (orders_app.edge.access_log.AccessLog).
@@ -245,14 +249,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _logging_settings() -> Settings:
+    """LOG_FORMAT and LOG_LEVEL alone, read before the rest so that any other malformed setting is
+    reported in the chosen format; the defaults when one of these two is malformed (start-up then
+    stops on it, in the console format)."""
+    chosen = {name: os.environ[name] for name in ("LOG_FORMAT", "LOG_LEVEL") if name in os.environ}
+    try:
+        return Settings.from_env(chosen)
+    except SettingsError:
+        return Settings()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    # Alembic announces every plugin it loads at INFO; operators only need the revisions it runs.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    configure_logging(_logging_settings())
     args = _parser().parse_args(argv)
     try:
         args.handler(args)
     except StartupError as error:
-        print(f"orders-app: error: {error}", file=sys.stderr)
+        logger.error("orders-app: error: %s", error)
         return 2
     return 0

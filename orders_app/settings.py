@@ -11,6 +11,8 @@ import msgspec
 
 DEFAULT_AUDIENCE = "http://127.0.0.1:8080/orders"
 HTTP_PARSERS = ("auto", "h11", "httptools")
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 HIGHEST_PORT = 65535
 
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
@@ -82,8 +84,9 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     http_parser: str = "auto"
     # Seconds a /health/ready answer is reused: a flood of probes costs one database query per period.
     readiness_cache_seconds: PositiveFloat = 1.0
-    # One JSON line per request on stdout (uvicorn's own access log is always off).
+    # One line per request on stdout, in LOG_FORMAT (uvicorn's own access log is always off).
     access_log: bool = True
+    # The level of every logger (the app's, uvicorn's, Alembic's); the access log is ACCESS_LOG's alone.
     log_level: str = "info"
 
     # Idempotency-Key ---------------------------------------------------------------------------------
@@ -99,6 +102,11 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     # Serve /metrics on this port of the serve host instead of the main listener.
     metrics_port: PositiveInt | None = None
 
+    # Logging ---------------------------------------------------------------------------------------
+    # Every line the process writes: `json` (one object per line; the image's default) or `console`
+    # (for a person: the default under `uv run`).
+    log_format: str = "console"
+
     # Documentation ---------------------------------------------------------------------------------
     # The interactive API reference at /docs (public, like /openapi.yaml); false answers 404 there.
     docs_enabled: bool = True
@@ -107,6 +115,12 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
         if self.http_parser not in HTTP_PARSERS:
             choices = ", ".join(HTTP_PARSERS)
             raise SettingsError(f"HTTP_PARSER must be one of {choices}, got {self.http_parser!r}")
+        for name, value, allowed in (
+            ("LOG_FORMAT", self.log_format, LOG_FORMATS),
+            ("LOG_LEVEL", self.log_level, LOG_LEVELS),
+        ):
+            if value.lower() not in allowed:
+                raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if self.metrics_port is not None and self.metrics_port > HIGHEST_PORT:
             raise SettingsError(
                 f"METRICS_PORT must be a TCP port (1-{HIGHEST_PORT}), got {str(self.metrics_port)!r}"

@@ -63,6 +63,7 @@ def base_env(**extra: str) -> dict[str, str]:
         "HTTP_",
         "HEADER_",
         "BODY_",
+        "LOG_",
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
     env.update(extra)
@@ -192,9 +193,10 @@ def status_of(response: bytes) -> int:
 
 
 def access_log(server: LiveServer) -> list[dict[str, object]]:
+    """The access lines of a server started with LOG_FORMAT=json (the `server` fixture's)."""
     import json
 
-    return [json.loads(line) for line in server.stdout().splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in server.stdout().splitlines()]
 
 
 # Both uvicorn parsers: h11 (the development default without extras) and httptools (the image's).

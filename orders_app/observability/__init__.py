@@ -1,1 +1,1 @@
-"""What operators see of the running service: Prometheus metrics and W3C trace context."""
+"""What operators see of the running service: Prometheus metrics, W3C trace context and the log format."""

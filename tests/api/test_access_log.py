@@ -1,4 +1,4 @@
-"""The structured access log: one JSON line per request, a request id echoed back, no secrets logged."""
+"""The structured access log: one line per request, a request id echoed back, no secrets logged."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from orders_app.edge.access_log import AccessLog, stdout_lines
 from orders_app.edge.request_ids import RequestIds, request_id_from
 
 FIELDS = {
-    "ts",
-    "event",
+    "timestamp",
+    "level",
+    "logger",
+    "message",
     "method",
     "path",
     "status",
@@ -81,7 +83,13 @@ async def test_one_line_per_request_with_the_callers_request_id(captured: Any) -
     assert [value for name, value in start["headers"] if name == b"x-request-id"] == [b"trace-42.a:b"]
     (line,) = handler.lines
     assert set(line) == FIELDS
-    assert line["event"] == "request"
+    # The four fields every log line starts with, in the same order (observability/log_lines.py).
+    assert list(line)[:4] == ["timestamp", "level", "logger", "message"]
+    assert (line["level"], line["logger"], line["message"]) == (
+        "info",
+        "orders_app.access",
+        "GET /orders 204",
+    )
     assert line["method"] == "GET"
     assert line["path"] == "/orders"  # the query string is not logged
     assert line["status"] == 204

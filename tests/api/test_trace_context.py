@@ -32,7 +32,7 @@ async def logged(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr("orders_app.app.stdout_lines", lambda: lines)
     db_url = f"sqlite:///{tmp_path / 'trace.db'}"
     run_migrations(db_url)
-    app = create_app(Settings(db_url=db_url, auth_disabled=True))
+    app = create_app(Settings(db_url=db_url, auth_disabled=True, log_format="json"))
     async with AsyncTestClient(serving_stack(app)) as client:
         yield client, lines
 

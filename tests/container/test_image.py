@@ -171,8 +171,10 @@ def test_sigterm_reaches_the_server_and_in_flight_requests_finish(
     took = (_timestamp(state["FinishedAt"]) - sigterm_sent).total_seconds()
     assert took < ENGINE_STOP_TIMEOUT - 2, f"the server exited {took:.1f}s after SIGTERM"
     logs = engine.logs(running.name)
-    assert "Shutting down" in logs
-    assert "Finished server process [1]" in logs
+    # The image logs JSON (LOG_FORMAT=json): every line of start-up, the request and shutdown is one object.
+    messages = [json.loads(line)["message"] for line in logs.splitlines()]
+    assert "Shutting down" in messages
+    assert "Finished server process [1]" in messages
 
 
 # Prints every file holding a PEM private key: the header followed by base64 (or PEM headers), so code that

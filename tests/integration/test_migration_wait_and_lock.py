@@ -98,7 +98,7 @@ def test_migrate_gives_up_after_db_wait_timeout_with_one_clear_line(tmp_path: Pa
     elapsed = time.monotonic() - started
     assert code == 2
     last = stderr.strip().splitlines()[-1]
-    assert last.startswith("orders-app: error: the database at postgresql+asyncpg://orders:***@127.0.0.1:")
+    assert "  orders-app: error: the database at postgresql+asyncpg://orders:***@127.0.0.1:" in last
     assert "was not reachable within DB_WAIT_TIMEOUT=3s" in last
     assert "ConnectionRefusedError" in last
     assert "secret" not in stderr, "the password must never be logged"

@@ -3,9 +3,11 @@
 `server` is the tier's one live-server fixture: a server per module (and per parser, per backend where the
 module asks), started on first use and stopped after the module's last test. A module states what differs:
 - `pytestmark = both_parsers`: every test runs under h11 and under httptools (default: `auto`, httptools);
-- a `server_settings` fixture: the server's environment (limits, deadlines), the rest as an operator's;
+- a `server_settings` fixture: the server's environment (limits, deadlines), the rest as an operator's
+  (logs in JSON, as the image writes them);
 - a `server_db_url` fixture: the database (default: a migrated SQLite database of the module's own; a
-  module on every backend returns `backend.url`).
+  module on every backend returns `backend.url`);
+- a `server_args` fixture: arguments after `serve --port N` (default: none; `--workers 2`, ...).
 """
 
 from __future__ import annotations
@@ -49,15 +51,26 @@ def server_db_url(server_workdir: Path) -> str:
 
 
 @pytest.fixture(scope="module")
+def server_args() -> tuple[str, ...]:
+    return ()
+
+
+@pytest.fixture(scope="module")
 def server(
-    server_workdir: Path, server_db_url: str, server_settings: dict[str, str], http_parser: str, keys: KeyPair
+    server_workdir: Path,
+    server_db_url: str,
+    server_settings: dict[str, str],
+    server_args: tuple[str, ...],
+    http_parser: str,
+    keys: KeyPair,
 ) -> Iterator[LiveServer]:
-    env = base_env(
-        DB_URL=server_db_url,
-        MIGRATE_ON_START="false",
-        JWT_PUBLIC_KEY_FILE=str(keys.public_key),
+    defaults = {
+        "DB_URL": server_db_url,
+        "MIGRATE_ON_START": "false",
+        "JWT_PUBLIC_KEY_FILE": str(keys.public_key),
+        "LOG_FORMAT": "json",
         **({} if http_parser == "auto" else {"HTTP_PARSER": http_parser}),
-        **server_settings,
-    )
-    with LiveServer(server_workdir, env) as live:
+    }
+    env = base_env(**{**defaults, **server_settings})
+    with LiveServer(server_workdir, env, args=server_args) as live:
         yield live

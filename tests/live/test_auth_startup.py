@@ -29,7 +29,7 @@ from tests.live_server import free_port
 ORDERS_APP = Path(sys.executable).with_name("orders-app")
 # The console script `uv run orders-app` resolves to, and the module form; both must behave the same.
 COMMANDS = {"console-script": [str(ORDERS_APP)], "python-m": [sys.executable, "-m", "orders_app"]}
-OWN_VARIABLES = ("JWT_", "AUTH_DISABLED", "DEV_KEYS_DIR", "DB_URL", "MIGRATE_ON_START", "HTTP_PARSER")
+OWN_VARIABLES = ("JWT_", "AUTH_DISABLED", "DEV_KEYS_DIR", "DB_URL", "MIGRATE_ON_START", "HTTP_PARSER", "LOG_")
 
 
 def clean_env(workdir: Path, **variables: str) -> dict[str, str]:
@@ -125,7 +125,7 @@ def test_misconfigured_auth_exits_2_with_one_clear_line(name: str, tmp_path: Pat
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("orders-app: error: ")
+    assert "ERROR    orders_app  orders-app: error: " in lines[0]
     assert message in lines[0]
     assert "Uvicorn running" not in result.stdout + result.stderr
     # Refused before the migrations too: nothing was created in the working directory's database.
@@ -138,10 +138,8 @@ def test_the_module_form_fails_the_same_way(tmp_path: Path) -> None:
     env = clean_env(tmp_path, JWT_PUBLIC_KEY_FILE=str(tmp_path / "absent.pem"))
     result = serve_and_exit(tmp_path, env, command="python-m")
     assert result.returncode == 2
-    assert (
-        result.stderr.strip()
-        == f"orders-app: error: JWT_PUBLIC_KEY_FILE={tmp_path / 'absent.pem'}: no such file"
-    )
+    (line,) = result.stderr.strip().splitlines()
+    assert line.endswith(f"  orders-app: error: JWT_PUBLIC_KEY_FILE={tmp_path / 'absent.pem'}: no such file")
 
 
 # --- a fresh checkout: one command gives a working, authenticated service -----------------------

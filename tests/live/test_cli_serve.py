@@ -104,7 +104,7 @@ def test_bad_configuration_stops_start_up_with_one_clear_line(
         timeout=30,
     )
     assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("orders-app: error:")]
+    errors = [line for line in result.stderr.splitlines() if "  orders-app: error: " in line]
     assert len(errors) == 1, result.stderr
     assert expected in errors[0]
     assert "Traceback" not in result.stderr

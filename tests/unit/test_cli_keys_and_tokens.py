@@ -63,7 +63,7 @@ def test_keys_init_refuses_to_overwrite_any_key_file(
     assert main(["keys", "init", str(tmp_path)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.splitlines() == [error]
-    assert error.startswith("orders-app: error: ")
+    assert "ERROR    orders_app  orders-app: error: " in error
     assert present in error
     assert "--force" in error
     assert (tmp_path / present).read_bytes() == b"precious"
@@ -110,7 +110,7 @@ def test_keys_init_reports_an_unwritable_place_in_one_line(
     assert main(["keys", "init", str(blocker / "keys")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.splitlines() == [error]
-    assert error.startswith(f"orders-app: error: cannot write keys to {blocker / 'keys'}/")
+    assert f"  orders-app: error: cannot write keys to {blocker / 'keys'}/" in error
 
 
 # --- token ------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def test_token_refuses_bad_input_in_one_line(
     assert captured.out == ""
     error = captured.err.strip()
     assert error.splitlines() == [error]
-    assert error.startswith("orders-app: error: ")
+    assert "ERROR    orders_app  orders-app: error: " in error
     assert message in error
 
 

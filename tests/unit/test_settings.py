@@ -65,6 +65,8 @@ def test_values_are_parsed_to_their_types() -> None:
         ("METRICS_PORT", "0", "must be a positive number"),
         ("METRICS_PORT", "70000", "must be a TCP port (1-65535)"),
         ("HTTP_PARSER", "fast", "must be one of auto, h11, httptools"),
+        ("LOG_FORMAT", "text", "must be one of json, console"),
+        ("LOG_LEVEL", "verbose", "must be one of critical, error, warning, info, debug, trace"),
     ],
 )
 def test_a_malformed_value_is_one_line_naming_the_variable(variable: str, raw: str, expected: str) -> None:
