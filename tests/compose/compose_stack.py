@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -11,11 +12,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "compose.yaml"
+# The load-balancer addition, used as `-f compose.yaml -f compose.lb.yaml`.
+COMPOSE_LB_FILE = REPO_ROOT / "compose.lb.yaml"
 
 
 def skip_or_fail(reason: str) -> None:
@@ -23,6 +27,17 @@ def skip_or_fail(reason: str) -> None:
     if os.environ.get("ORDERS_REQUIRE_ALL", "") not in {"", "0", "false"}:
         pytest.fail(f"ORDERS_REQUIRE_ALL=1 but this test cannot run: {reason}")
     pytest.skip(reason)
+
+
+def merge_artifact(name: str, figures: dict[str, Any]) -> None:
+    """Add FIGURES (by leg) to .ci/artifacts/NAME: one file for all legs, run in one session or one each."""
+    artifacts = REPO_ROOT / ".ci" / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    path = artifacts / name
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    merged.update(figures)
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    print(f"\n{name}: {json.dumps(figures)}")
 
 
 def docker_client() -> str:
@@ -89,6 +104,8 @@ class ComposeStack:
     env_file: Path
     env: dict[str, str] = field(repr=False)
     leg: str = "docker-compose"
+    # Files layered on compose_file, in order (`-f compose.yaml -f compose.lb.yaml`).
+    extra_files: tuple[Path, ...] = ()
 
     @classmethod
     def create(
@@ -101,6 +118,7 @@ class ComposeStack:
         project: str,
         variables: dict[str, str],
         leg: str = "docker-compose",
+        extra_files: tuple[Path, ...] = (),
     ) -> ComposeStack:
         env_file = workdir / "stack.env"
         env_file.write_text("".join(f"{name}={value}\n" for name, value in variables.items()))
@@ -120,7 +138,7 @@ class ComposeStack:
             "COMPOSE_DOCKER_CLI_BUILD": "1",
             "DOCKER_BUILDKIT": "1",
         }
-        return cls(command, engine, compose_file, project, env_file, env, leg)
+        return cls(command, engine, compose_file, project, env_file, env, leg, extra_files)
 
     @property
     def runs_healthchecks(self) -> bool:
@@ -147,6 +165,8 @@ class ComposeStack:
         self, *args: str, timeout: float = 120, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         argv = [*self.command, "-p", self.project, "-f", str(self.compose_file)]
+        for extra in self.extra_files:
+            argv += ["-f", str(extra)]
         # The variables are in the process environment either way; the env file also keeps a developer's
         # .env out, where the tool has the option (podman-compose 1.0 has not).
         if not self.is_podman_compose_1_0:

@@ -7,6 +7,7 @@ Selection (environment):
   newer client earlier on PATH may lack the buildx plugin that BuildKit builds need).
 - POSTGRES_IMAGE: the PostgreSQL image to run (CI: the stand-in from .ci/lib/postgres-image.sh).
 - ORDERS_PYTHON_BASE_IMAGE: base image build argument for the app image (CI: its stand-in).
+- HAPROXY_IMAGE: the HAProxy image of compose.lb.yaml (CI: the stand-in from .ci/lib/haproxy-image.sh).
 - ORDERS_PODMAN_COMPOSE: the podman-compose of the distribution (default: podman-compose on PATH;
   Debian 12 ships 1.0.3).
 - ORDERS_PODMAN_COMPOSE_LATEST: the current podman-compose release from PyPI, installed in its own tool
@@ -31,6 +32,7 @@ import pytest
 
 from tests.compose.compose_stack import (
     COMPOSE_FILE,
+    COMPOSE_LB_FILE,
     ComposeStack,
     docker_client,
     docker_compose_command,
@@ -73,6 +75,8 @@ def stack_environment(keys_dir: Path, api_port: int | str) -> dict[str, str]:
         "ORDERS_API_BIND": "127.0.0.1",
         "ORDERS_API_PORT": str(api_port),
         "ORDERS_JWT_PUBLIC_KEY": str(keys_dir / "public_key.pem"),
+        "HAPROXY_IMAGE": os.environ.get("HAPROXY_IMAGE", "docker.io/library/haproxy:2.6"),
+        "ORDERS_LB_PORT": str(free_port()),
     }
     if base := os.environ.get("ORDERS_PYTHON_BASE_IMAGE"):
         values["ORDERS_PYTHON_BASE_IMAGE"] = base
@@ -106,23 +110,48 @@ LEGS = {
 }
 
 
-@pytest.fixture(scope="module", params=list(LEGS))
-def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys_dir: Path
+def open_stack(
+    leg: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    variables: dict[str, str],
+    extra_files: tuple[Path, ...] = (),
 ) -> Iterator[ComposeStack]:
     """A private compose project on one engine; always removed with its volumes at the end."""
-    workdir = tmp_path_factory.mktemp(f"compose-{request.param}")
-    command, engine = LEGS[request.param]()
+    workdir = tmp_path_factory.mktemp(f"compose-{leg}")
+    command, engine = LEGS[leg]()
     project = ComposeStack.create(
         command=command,
         engine=engine,
         compose_file=COMPOSE_FILE,
         workdir=workdir,
         project=f"orders-compose-test-{secrets.token_hex(3)}",
-        leg=request.param,
-        variables=stack_environment(keys_dir, free_port()),
+        leg=leg,
+        variables=variables,
+        extra_files=extra_files,
     )
     try:
         yield project
     finally:
         project.teardown()
+
+
+@pytest.fixture(scope="module", params=list(LEGS))
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys_dir: Path
+) -> Iterator[ComposeStack]:
+    """compose.yaml alone, one api published on its own port."""
+    yield from open_stack(request.param, tmp_path_factory, stack_environment(keys_dir, free_port()))
+
+
+# Replicas behind the load balancer in tests/compose/test_compose_lb.py.
+LB_REPLICAS = 3
+
+
+@pytest.fixture(scope="module", params=list(LEGS))
+def lb_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys_dir: Path
+) -> Iterator[ComposeStack]:
+    """compose.yaml + compose.lb.yaml: LB_REPLICAS api replicas on free ports, HAProxy on ORDERS_LB_PORT."""
+    variables = stack_environment(keys_dir, "")
+    variables["ORDERS_API_REPLICAS"] = str(LB_REPLICAS)
+    yield from open_stack(request.param, tmp_path_factory, variables, extra_files=(COMPOSE_LB_FILE,))

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.compose.compose_stack import COMPOSE_FILE, REPO_ROOT, docker_compose_command, skip_or_fail
+from tests.compose.compose_stack import (
+    COMPOSE_FILE,
+    COMPOSE_LB_FILE,
+    REPO_ROOT,
+    docker_compose_command,
+    skip_or_fail,
+)
 
 pytestmark = pytest.mark.compose
 
@@ -26,7 +32,9 @@ def spec() -> dict[str, Any]:
     return loaded
 
 
-def run_config(tmp_path: Path, variables: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_config(
+    tmp_path: Path, variables: dict[str, str], *extra_files: Path
+) -> subprocess.CompletedProcess[str]:
     command = docker_compose_command()
     if command is None:
         skip_or_fail("no docker compose tool (docker-compose or the docker compose plugin) is installed")
@@ -37,7 +45,15 @@ def run_config(tmp_path: Path, variables: dict[str, str]) -> subprocess.Complete
     # missing-value case.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     return subprocess.run(
-        [*command, "--file", str(COMPOSE_FILE), "--env-file", str(env_file), "config"],
+        [
+            *command,
+            "--file",
+            str(COMPOSE_FILE),
+            *(argument for extra in extra_files for argument in ("--file", str(extra))),
+            "--env-file",
+            str(env_file),
+            "config",
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -119,7 +135,7 @@ def test_stop_grace_period_outlasts_the_drain_and_uvicorn_shutdown(spec: dict[st
 
 
 def test_env_example_documents_every_variable() -> None:
-    used = set(VARIABLE.findall(COMPOSE_FILE.read_text()))
+    used = set(VARIABLE.findall(COMPOSE_FILE.read_text() + COMPOSE_LB_FILE.read_text()))
     example = (REPO_ROOT / ".env.example").read_text()
     documented = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, flags=re.MULTILINE))
     assert used <= documented, f"undocumented in .env.example: {sorted(used - documented)}"
@@ -142,3 +158,35 @@ def test_metrics_listen_apart_and_are_not_published(spec: dict[str, Any]) -> Non
     assert published
     assert all(not entry.endswith(f":{metrics_port}") for entry in published), published
     assert all(entry.endswith(":8080") for entry in published), published
+
+
+def test_the_load_balancer_file_layers_on_the_stack(tmp_path: Path) -> None:
+    done = run_config(tmp_path, {"POSTGRES_PASSWORD": "example", "ORDERS_API_PORT": ""}, COMPOSE_LB_FILE)
+    assert done.returncode == 0, done.stderr
+    assert set(yaml.safe_load(done.stdout)["services"]) == {"db", "migrate", "api", "lb"}
+
+    lb = yaml.safe_load(COMPOSE_LB_FILE.read_text())["services"]["lb"]
+    # One published port, on loopback unless the user opts out; the replicas are found on the stack's network.
+    assert lb["ports"] == ["${ORDERS_API_BIND:-127.0.0.1}:${ORDERS_LB_PORT:-8080}:8080"]
+    assert lb["networks"] == ["backend"]
+    assert lb["volumes"] == ["./deploy/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro"]
+    assert lb["read_only"] is True
+    assert lb["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in lb["security_opt"]
+    # No start-order dependency: HAProxy fills its slots as replicas appear (podman ignores conditions).
+    assert "depends_on" not in lb
+
+
+def test_haproxy_checks_readiness_and_finds_replicas_by_dns() -> None:
+    config = (REPO_ROOT / "deploy" / "haproxy" / "haproxy.cfg").read_text()
+    directives = [line.split("#")[0].strip() for line in config.splitlines()]
+    assert "option httpchk GET /health/ready" in directives
+    assert "http-check expect status 200" in directives
+    assert "parse-resolv-conf" in directives
+    assert "bind :8080" in directives
+    templates = [line for line in directives if line.startswith("server-template api ")]
+    assert len(templates) == 1, templates
+    assert templates[0].endswith(" api:8080"), templates
+    defaults = [line for line in directives if line.startswith("default-server ")]
+    assert len(defaults) == 1, defaults
+    assert {"check", "resolvers"} <= set(defaults[0].split()), defaults

@@ -12,7 +12,6 @@ without systemd runs no healthchecks. Only the check that the healthchecks thems
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from typing import Any
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from orders_app.settings import Settings
-from tests.compose.compose_stack import REPO_ROOT, ComposeError, ComposeStack, free_port
+from tests.compose.compose_stack import ComposeError, ComposeStack, free_port, merge_artifact
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(900)]
 
@@ -117,14 +116,7 @@ def created(stack: ComposeStack) -> dict[str, str]:
 def report_timings() -> Any:
     yield
     if TIMINGS:
-        artifacts = REPO_ROOT / ".ci" / "artifacts"
-        artifacts.mkdir(parents=True, exist_ok=True)
-        path = artifacts / "compose-timings.json"
-        # One file for every leg, whether the legs run in one pytest session or one each.
-        merged = json.loads(path.read_text()) if path.exists() else {}
-        merged.update(TIMINGS)
-        path.write_text(json.dumps(merged, indent=2) + "\n")
-        print(f"\ncompose timings (s): {json.dumps(TIMINGS)}")
+        merge_artifact("compose-timings.json", TIMINGS)
 
 
 def test_api_started_before_postgresql_becomes_ready_then_serves(stack: ComposeStack, token: str) -> None:

@@ -1,6 +1,7 @@
 """Base images are pinned by digest as well as tag (the tag for readers, the digest for the engine): the
-Containerfile's ARG default behind every FROM, compose.yaml's defaults, and .env.example, whose values a copy
-to .env would put in their place. Static: no engine, no registry (docs/supply-chain.md says how to bump them).
+Containerfile's ARG default behind every FROM, the defaults of compose.yaml and compose.lb.yaml, and
+.env.example, whose values a copy to .env would put in their place. Static: no engine, no registry
+(docs/supply-chain.md says how to bump them).
 """
 
 from __future__ import annotations
@@ -67,11 +68,17 @@ def test_every_containerfile_base_is_pinned() -> None:
         assert is_pinned(reference), f"{line!r} builds on {reference!r}, not pinned by tag and digest"
 
 
+# compose.yaml and the files layered on it (compose.lb.yaml: HAProxy in front of the api replicas).
+COMPOSE_FILES = ("compose.yaml", "compose.lb.yaml")
+
+
 def compose_defaults() -> dict[str, str]:
-    """Every image compose.yaml pulls, or builds on, as `where -> default reference`."""
-    compose = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
+    """Every image the compose files pull, or build on, as `where -> default reference`."""
+    services = {}
+    for compose_file in COMPOSE_FILES:
+        services.update(yaml.safe_load((REPO_ROOT / compose_file).read_text())["services"])
     found = {}
-    for name, service in compose["services"].items():
+    for name, service in services.items():
         build = service.get("build")
         if build is None:  # a pulled image
             found[f"services.{name}.image"] = service["image"]
@@ -88,7 +95,7 @@ def compose_defaults() -> dict[str, str]:
 
 def test_every_compose_image_is_pinned_and_the_python_base_matches_the_containerfile() -> None:
     defaults = compose_defaults()
-    assert "services.db.image" in defaults
+    assert {"services.db.image", "services.lb.image"} <= set(defaults)
     for where, reference in defaults.items():
         assert is_pinned(reference), f"{where} defaults to {reference!r}, not pinned by tag and digest"
     python_bases = {ref for where, ref in defaults.items() if where.endswith("PYTHON_IMAGE")}
@@ -102,7 +109,7 @@ def test_env_example_carries_the_same_pins() -> None:
         for line in (REPO_ROOT / ".env.example").read_text().splitlines()
         if line and not line.startswith("#") and "=" in line
     )
-    compose = (REPO_ROOT / "compose.yaml").read_text()
-    for name in ("POSTGRES_IMAGE", "ORDERS_PYTHON_BASE_IMAGE"):
+    compose = "".join((REPO_ROOT / compose_file).read_text() for compose_file in COMPOSE_FILES)
+    for name in ("POSTGRES_IMAGE", "ORDERS_PYTHON_BASE_IMAGE", "HAPROXY_IMAGE"):
         assert is_pinned(values[name]), f".env.example {name}={values[name]}"
-        assert f"${{{name}:-{values[name]}}}" in compose, f"compose.yaml's default for {name} differs"
+        assert f"${{{name}:-{values[name]}}}" in compose, f"the compose files' default for {name} differs"
