@@ -50,13 +50,15 @@ class SchemaScripts:
     """The migration scripts of this build, read once."""
 
     def __init__(self) -> None:
-        self._scripts = ScriptDirectory(str(migrations_directory()))
-        self.heads = tuple(sorted(self._scripts.get_heads()))
+        scripts = ScriptDirectory(str(migrations_directory()))
+        self.heads = tuple(sorted(scripts.get_heads()))
+        # A set, not ScriptDirectory.get_revision: that raises for an id none of the scripts has.
+        self._known = frozenset(script.revision for script in scripts.walk_revisions())
 
     def revision_of(self, connection: Connection) -> SchemaRevision:
         """Read the database's revision on a synchronous connection (inside `run_sync`)."""
         current: tuple[str, ...] = ()
         if connection.dialect.has_table(connection, VERSION_TABLE):
             current = tuple(sorted(connection.scalars(_CURRENT_HEADS)))
-        ahead = any(self._scripts.get_revision(revision) is None for revision in current)
+        ahead = any(revision not in self._known for revision in current)
         return SchemaRevision(current=current, expected=self.heads, ahead=ahead)
