@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,11 +77,24 @@ class Snapshot:
     columns: dict[tuple[str, str], tuple[str, str, str | None]]  # (table, column) -> type, nullable, default
     file_nodes: dict[str, int]  # table -> pg_relation_filenode
     revision: tuple[str, ...]
-    seeded_rows: list[tuple[Any, ...]]
+    # The seeded owners' orders and their items, each row as {column: value}, whatever the columns are.
+    seeded: dict[str, list[dict[str, Any]]]
 
     @property
     def tables(self) -> set[str]:
         return set(self.file_nodes)
+
+    def seeded_rows(self, columns: Iterable[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]:
+        """The seeded rows in just these (table, column)s; a column the table lacks reads as MISSING."""
+        wanted = list(columns)
+        projected = {
+            table: [{name: row.get(name, "MISSING") for t, name in wanted if t == table} for row in rows]
+            for table, rows in self.seeded.items()
+        }
+        return {
+            table: sorted(rows, key=lambda row: json.dumps(row, sort_keys=True))
+            for table, rows in projected.items()
+        }
 
     @classmethod
     async def take(cls, db_url: str, seeded_owners: list[str]) -> Snapshot:
@@ -95,20 +109,29 @@ class Snapshot:
                 "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
             )
             revision = await connection.fetch("SELECT version_num FROM alembic_version")
-            rows = await connection.fetch(
-                "SELECT o.id, o.owner, o.status, o.created, i.position, i.product, i.size, i.quantity "
-                "FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.owner = ANY($1) "
-                "ORDER BY o.id, i.position",
-                seeded_owners,
-            )
+            # Whole rows as JSON: a revision that renames or drops a column shows as a difference here.
+            tables = {
+                name: await connection.fetch(f"SELECT to_jsonb(t)::text FROM {name} t") for name in SEEDED
+            }
         finally:
             await connection.close()
+        owners = set(seeded_owners)
+        orders = [row for row in _rows(tables["orders"]) if row.get("owner") in owners]
+        ids = {row.get("id") for row in orders}
+        items = [row for row in _rows(tables["order_items"]) if row.get("order_id") in ids]
         return cls(
             columns={(r["table_name"], r["column_name"]): (r[2], r[3], r[4]) for r in columns},
             file_nodes={r["relname"]: r["node"] for r in nodes},
             revision=tuple(sorted(r["version_num"] for r in revision)),
-            seeded_rows=[tuple(row) for row in rows],
+            seeded={"orders": orders, "order_items": items},
         )
+
+
+SEEDED = ("orders", "order_items")
+
+
+def _rows(records: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    return [json.loads(record[0]) for record in records]
 
 
 @dataclass

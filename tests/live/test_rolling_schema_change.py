@@ -232,12 +232,12 @@ async def test_a_revision_rolls_out_and_back_while_the_previous_release_serves(
         if table in before.tables and (table, column) not in before.columns:
             assert nullable == "YES" or default is not None, f"{table}.{column}: NOT NULL without a default"
     assert {table: migrated.file_nodes[table] for table in before.tables} == before.file_nodes
-    assert migrated.seeded_rows == before.seeded_rows
+    assert migrated.seeded_rows(before.columns) == before.seeded_rows(before.columns)
 
     # 3. The downgrade restored the previous schema exactly and kept every order.
     assert downgraded.revision == (previous.head,)
     assert downgraded.columns == before.columns
-    assert downgraded.seeded_rows == before.seeded_rows
+    assert downgraded.seeded_rows(before.columns) == before.seeded_rows(before.columns)
     for user in load.users:
         assert [comparable(o) for o in lists[user]] == [comparable(o) for o in load.kept[user]], user
 
