@@ -28,8 +28,12 @@ print(before[0], after[0], before[1:] == after[1:], gc.get_freeze_count() > 0, g
 SERVE_PROBE = """
 import gc, sys
 import uvicorn
+import orders_app.edge.supervisor
 from orders_app.cli import main
-uvicorn.run = lambda *args, **kwargs: print("collecting" if gc.isenabled() else "paused")
+def hand_over(*args, **kwargs):
+    print("collecting" if gc.isenabled() else "paused")
+# One worker goes through uvicorn.run, several through the project's supervisor.
+uvicorn.run = orders_app.edge.supervisor.run_workers = hand_over
 main(["serve", "--workers", sys.argv[1]])
 """
 
