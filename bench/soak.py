@@ -127,7 +127,7 @@ def drive(backend: str, options: Options, server: Server, data: Path) -> dict[st
         print(
             f"[{backend}] minute {number:3d}: {minute['rps']:7.1f} req/s ({minute['rate_share']:.1%})  "
             f"p50 {minute['p50_ms']:6.2f} ms  p99 {minute['p99_ms']:7.2f} ms  "
-            f"RSS {minute['rss_mb']:6.1f} MB  "
+            f"CPU {minute['cpu_ms_per_request'] or 0:5.2f} ms/req  RSS {minute['rss_mb']:6.1f} MB  "
             f"fds {minute['fds_max']:3d}  pool in use ≤ {minute['pool_in_use_max']}  "
             f"non-2xx {minute['non_2xx']}  errors {minute['errors']}",
             flush=True,

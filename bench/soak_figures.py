@@ -89,6 +89,9 @@ def minute_figures(
         "errors": run["errors"],
         "non_2xx": run["non_2xx"],
         "conflicts_409": run["conflicts_409"],
+        # Moves least with the neighbours' load: a rate that falls short at a steady CPU cost per request
+        # is a starved server, a rising cost is the app (docs/bench.md, "Reading the numbers").
+        "cpu_ms_per_request": run["cpu_ms_per_request"],
         "rss_mb": samples[-1].rss_mb,
         "rss_max_mb": max(sample.rss_mb for sample in samples),
         "fds": samples[-1].fds,

@@ -38,9 +38,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"**{backend}**: peak {result['peak']['rps']:.0f} req/s, "
             f"paced at {result['target_rps']:.0f} req/s.",
             "",
-            "| minute | req/s | p50 ms | p99 ms | RSS MB | open fds | pool in use (max / mean) | 409 "
-            "| non-2xx | errors |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| minute | req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | open fds | pool in use (max / mean) "
+            "| 409 | non-2xx | errors |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for m in result["minutes"]:
             pool = (
@@ -50,7 +50,7 @@ def markdown(report: dict[str, Any]) -> str:
             )
             lines.append(
                 f"| {m['minute']} | {m['rps']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
-                f"{m['rss_mb']:.1f} | "
+                f"{m.get('cpu_ms_per_request') or 0:.2f} | {m['rss_mb']:.1f} | "
                 f"{m['fds_max']} | {pool} | {m['conflicts_409']} | {m['non_2xx']} | {m['errors']} |"
             )
         lines.append("")

@@ -32,6 +32,7 @@ def run(rps: float = 100.0, p99_ms: float = 40.0, errors: int = 0, non_2xx: int 
         "errors": errors,
         "non_2xx": non_2xx,
         "conflicts_409": 7,
+        "cpu_ms_per_request": 1.9,
     }
 
 
@@ -98,6 +99,7 @@ def test_a_minute_reports_memory_and_descriptors_at_its_end_and_at_most_and_the_
     assert (figures["pool_in_use_max"], figures["pool_in_use_mean"]) == (3, 2.0)
     assert figures["rate_share"] == pytest.approx(0.95)
     assert figures["conflicts_409"] == 7
+    assert figures["cpu_ms_per_request"] == 1.9
 
 
 def test_a_steady_soak_meets_every_goal() -> None:
