@@ -21,6 +21,7 @@ from orders_app.db.engine import Database, open_database
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.edge.aborts import ClientAborts
 from orders_app.edge.access_log import AccessLog, stdout_lines
+from orders_app.edge.drain import DrainingConnections, ShutdownDrain
 from orders_app.edge.in_flight import ConcurrencyLimit
 from orders_app.edge.request_metrics import RequestMetrics
 from orders_app.edge.subject_limit import SUBJECT_LIMIT_STATE, SubjectLimit
@@ -61,6 +62,7 @@ def create_app(
     sink: MetricsSink = recorded or NO_METRICS
     database = open_database(settings, recorded)
     events: OrderEvents = recorded or NO_EVENTS
+    drain = ShutdownDrain(settings.shutdown_drain_seconds)
 
     async def dispose_database() -> None:
         await database.dispose()
@@ -90,8 +92,9 @@ def create_app(
         openapi_config=None,
         request_max_body_size=settings.max_body_bytes,
         before_send=[complete_allow_header],
-        on_startup=[forget_dead_workers, tune_garbage_collector],
-        on_shutdown=[dispose_database, worker_stopped],
+        # The drain stands in front of the server's SIGTERM handler once the app has started (edge/drain.py).
+        on_startup=[forget_dead_workers, tune_garbage_collector, drain.take_over_signals],
+        on_shutdown=[drain.release_signals, dispose_database, worker_stopped],
         state=State(
             {
                 "database": database,
@@ -106,6 +109,7 @@ def create_app(
                 ),
                 "order_events": events,
                 "metrics": sink,
+                "drain": drain,
             }
         ),
     )
@@ -128,6 +132,7 @@ def serving_stack(app: Litestar) -> ASGIApp:
         exempt_prefixes=("/health/", "/metrics"),
         metrics=sink,
     )
+    served = DrainingConnections(served, app.state.drain)
     if settings.metrics_enabled:
         served = RequestMetrics(served, sink)
     if settings.access_log:

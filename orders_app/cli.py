@@ -114,7 +114,14 @@ def run_server(factory: str, host: str, port: int, workers: int, settings: Setti
     # that container engines and supervisors do not report a clean shutdown as a crash.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _exit_after_graceful_stop)
-    uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, **server_options(settings))
+    options = server_options(settings)
+    if workers > 1:
+        # uvicorn's supervisor, which also passes a second SIGTERM/SIGINT on to draining workers.
+        from orders_app.edge.supervisor import run_workers
+
+        run_workers(uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, **options))
+        return
+    uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, **options)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
