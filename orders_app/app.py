@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from litestar import Litestar, Response, Router, get
 from litestar.datastructures import State
@@ -29,6 +30,7 @@ from orders_app.observability.metrics import exposition, forget_dead_workers, wo
 from orders_app.observability.prometheus import PrometheusSink
 from orders_app.observability.sink import NO_METRICS, MetricsSink
 from orders_app.process import tune_garbage_collector
+from orders_app.service.idempotency import KeyPolicy
 from orders_app.service.ports import NO_EVENTS, OrderEvents
 from orders_app.settings import Settings
 
@@ -108,6 +110,9 @@ def create_app(
                     else SubjectLimit(settings.max_concurrency_per_subject, sink)
                 ),
                 "order_events": events,
+                "idempotency": KeyPolicy(
+                    ttl=timedelta(seconds=settings.idempotency_key_ttl), wait=settings.idempotency_key_wait
+                ),
                 "metrics": sink,
                 "drain": drain,
             }

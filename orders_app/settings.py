@@ -86,6 +86,13 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     access_log: bool = True
     log_level: str = "info"
 
+    # Idempotency-Key ---------------------------------------------------------------------------------
+    # Seconds a key and its stored response are kept (24 h); an expired key is free for a new request.
+    idempotency_key_ttl: PositiveFloat = 86_400.0
+    # Seconds a duplicate waits (PostgreSQL) for the still-running first request with its key before a
+    # 409; under DB_STATEMENT_TIMEOUT's 15 s, so the answer is a 409, never the statement's 503.
+    idempotency_key_wait: PositiveFloat = 5.0
+
     # Observability -------------------------------------------------------------------------------
     # GET /metrics (Prometheus text format, never behind the bearer token).
     metrics_enabled: bool = True
