@@ -10,6 +10,7 @@ from bench.config import SCENARIOS
 SHORT_LABELS = {
     "S0": "S0\nbare /hello",
     "S1": "S1\nPOST order",
+    "S1K": "S1K\nPOST + key",
     "S2": "S2\nGET order",
     "S3": "S3\nlist 50",
     "S4": "S4\nmix",

@@ -18,6 +18,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     # name: (wrk scenario, description)
     "S0": ("hello", "bare Litestar JSON endpoint (ceiling)"),
     "S1": ("post", "POST /orders, one item"),
+    "S1K": ("keyed_post", "POST /orders, a new Idempotency-Key each"),
     "S2": ("get", "GET /orders/{id}"),
     "S3": ("list", "GET /orders?limit=50"),
     "S4": ("mix", "70% S2, 20% S1, 10% pay or cancel"),

@@ -1,7 +1,7 @@
 -- wrk script shared by every scenario, so S0 and the order scenarios pay the same client-side cost.
 --
 -- Usage: wrk -s bench/scenario.lua URL -- SCENARIO DATA_FILE
---   SCENARIO   hello | post | get | list | mix
+--   SCENARIO   hello | post | keyed_post | get | list | mix
 --   DATA_FILE  Lua file defining `bench_readers` (tokens for the seeded user), `bench_writers` (tokens
 --              for other users, so POSTs never change the page S3 lists) and `bench_ids` (the seeded
 --              order ids); bench/prepare.py writes it.
@@ -38,6 +38,20 @@ local function post_one()
   return wrk.format("POST", "/orders", headers, post_body)
 end
 
+-- A key no run has used: this run's start, the thread and a counter (no replays, every request claims one).
+local key_prefix
+local keys_sent = 0
+
+local function keyed_post()
+  keys_sent = keys_sent + 1
+  local headers = {
+    ["Content-Type"] = "application/json",
+    Authorization = bearer(pick(writers)),
+    ["Idempotency-Key"] = string.format('"%s-%d"', key_prefix, keys_sent),
+  }
+  return wrk.format("POST", "/orders", headers, post_body)
+end
+
 local function transition()
   local id = ids[math.random(#ids)]
   local action = (math.random(2) == 1) and "/pay" or "/cancel"
@@ -50,6 +64,7 @@ local builders = {
   end,
   get = get_one,
   post = post_one,
+  keyed_post = keyed_post,
   list = function()
     return wrk.format("GET", "/orders?limit=50", { Authorization = bearer(pick(readers)) })
   end,
@@ -78,6 +93,7 @@ function init(args)
   readers, writers, ids = bench_readers, bench_writers, bench_ids
   math.randomseed(os.time() * 1000 + id)
   next_token = id * 7919
+  key_prefix = string.format("%d-%d-%d", os.time(), id, math.random(1000000000))
   request = builders[scenario]
   if request == nil then
     error("unknown scenario " .. tostring(scenario))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from litestar import Litestar, Response, Router, get
 from litestar.datastructures import State
@@ -21,6 +22,7 @@ from orders_app.db.engine import Database, open_database
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.edge.aborts import ClientAborts
 from orders_app.edge.access_log import AccessLog, stdout_lines
+from orders_app.edge.drain import DrainingConnections, ShutdownDrain
 from orders_app.edge.in_flight import ConcurrencyLimit
 from orders_app.edge.request_metrics import RequestMetrics
 from orders_app.edge.subject_limit import SUBJECT_LIMIT_STATE, SubjectLimit
@@ -28,6 +30,7 @@ from orders_app.observability.metrics import exposition, forget_dead_workers, wo
 from orders_app.observability.prometheus import PrometheusSink
 from orders_app.observability.sink import NO_METRICS, MetricsSink
 from orders_app.process import tune_garbage_collector
+from orders_app.service.idempotency import KeyPolicy
 from orders_app.service.ports import NO_EVENTS, OrderEvents
 from orders_app.settings import Settings
 
@@ -61,6 +64,7 @@ def create_app(
     sink: MetricsSink = recorded or NO_METRICS
     database = open_database(settings, recorded)
     events: OrderEvents = recorded or NO_EVENTS
+    drain = ShutdownDrain(settings.shutdown_drain_seconds)
 
     async def dispose_database() -> None:
         await database.dispose()
@@ -90,8 +94,9 @@ def create_app(
         openapi_config=None,
         request_max_body_size=settings.max_body_bytes,
         before_send=[complete_allow_header],
-        on_startup=[forget_dead_workers, tune_garbage_collector],
-        on_shutdown=[dispose_database, worker_stopped],
+        # The drain stands in front of the server's SIGTERM handler once the app has started (edge/drain.py).
+        on_startup=[forget_dead_workers, tune_garbage_collector, drain.take_over_signals],
+        on_shutdown=[drain.release_signals, dispose_database, worker_stopped],
         state=State(
             {
                 "database": database,
@@ -105,7 +110,11 @@ def create_app(
                     else SubjectLimit(settings.max_concurrency_per_subject, sink)
                 ),
                 "order_events": events,
+                "idempotency": KeyPolicy(
+                    ttl=timedelta(seconds=settings.idempotency_key_ttl), wait=settings.idempotency_key_wait
+                ),
                 "metrics": sink,
+                "drain": drain,
             }
         ),
     )
@@ -128,6 +137,7 @@ def serving_stack(app: Litestar) -> ASGIApp:
         exempt_prefixes=("/health/", "/metrics"),
         metrics=sink,
     )
+    served = DrainingConnections(served, app.state.drain)
     if settings.metrics_enabled:
         served = RequestMetrics(served, sink)
     if settings.access_log:

@@ -84,6 +84,10 @@ def migrate(settings: Settings) -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
+    from orders_app.process import pause_garbage_collector
+
+    # Until the app's start-up hook (tune_garbage_collector) resumes it; run_server, for a supervisor.
+    pause_garbage_collector()
     settings = _settings()
     if settings.auth_disabled:
         logger.warning("AUTH_DISABLED is set: requests are served WITHOUT authentication")
@@ -107,14 +111,26 @@ def serve(args: argparse.Namespace) -> None:
 
 def run_server(factory: str, host: str, port: int, workers: int, settings: Settings) -> None:
     """Serve an app factory with uvicorn; the benchmark's bare app is served through this too."""
+    import gc
+
     import uvicorn
 
+    if workers > 1:
+        # The supervisor serves no app, so no start-up hook resumes its collector; workers start collecting.
+        gc.enable()
     # uvicorn finishes in-flight requests on SIGTERM/SIGINT, then re-raises the signal so that the
     # previous handler decides the exit status. A completed graceful stop is a success: exit 0, so
     # that container engines and supervisors do not report a clean shutdown as a crash.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _exit_after_graceful_stop)
-    uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, **server_options(settings))
+    options = server_options(settings)
+    if workers > 1:
+        # uvicorn's supervisor, which also passes a second SIGTERM/SIGINT on to draining workers.
+        from orders_app.edge.supervisor import run_workers
+
+        run_workers(uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, **options))
+        return
+    uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, **options)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:

@@ -8,6 +8,14 @@ import gc
 YOUNG_GENERATION_THRESHOLD = 50_000
 
 
+def pause_garbage_collector() -> None:
+    """Run first by `orders-app serve`: start-up (imports, migration, the app's construction) builds about
+    155,000 long-lived objects and leaves about 700 unreachable, so the ~220 collections it would trigger find
+    nearly nothing and cost ~10% of the imports' time. tune_garbage_collector resumes collecting.
+    """
+    gc.disable()
+
+
 def tune_garbage_collector() -> None:
     """Run at application start-up, in every worker process, once everything long-lived exists.
 
@@ -18,3 +26,4 @@ def tune_garbage_collector() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)
+    gc.enable()

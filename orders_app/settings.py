@@ -16,6 +16,7 @@ HIGHEST_PORT = 65535
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class SettingsError(ValueError):
@@ -54,6 +55,9 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
 
     # HTTP server ---------------------------------------------------------------------------------
     shutdown_timeout: PositiveFloat = 10.0
+    # Seconds after SIGTERM that /health/ready answers 503 while requests are still served, before uvicorn's
+    # graceful shutdown: a load balancer checking every second, fall 2, stops routing within about 3 s.
+    shutdown_drain_seconds: NonNegativeFloat = 0.0
     keepalive_timeout: PositiveFloat = 5.0
     # With --workers N, a worker silent this long is killed and replaced; a worker still importing on a
     # busy host is silent too (over uvicorn's default 5 s seen here at a load average of 10 on 2 cores).
@@ -81,6 +85,13 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     # One JSON line per request on stdout (uvicorn's own access log is always off).
     access_log: bool = True
     log_level: str = "info"
+
+    # Idempotency-Key ---------------------------------------------------------------------------------
+    # Seconds a key and its stored response are kept (24 h); an expired key is free for a new request.
+    idempotency_key_ttl: PositiveFloat = 86_400.0
+    # Seconds a duplicate waits (PostgreSQL) for the still-running first request with its key before a
+    # 409; under DB_STATEMENT_TIMEOUT's 15 s, so the answer is a 409, never the statement's 503.
+    idempotency_key_wait: PositiveFloat = 5.0
 
     # Observability -------------------------------------------------------------------------------
     # GET /metrics (Prometheus text format, never behind the bearer token).
@@ -172,6 +183,8 @@ def _refusal(error: msgspec.ValidationError, env: Mapping[str, str]) -> Settings
         expected = "true or false"
     elif kind == NonNegativeInt:
         expected = "a whole number, 0 or more"
+    elif kind == NonNegativeFloat:
+        expected = "a number, 0 or more"
     else:
         expected = "a positive number"
     return SettingsError(f"{name} must be {expected}, got {env[name]!r}")

@@ -18,7 +18,14 @@ from litestar.types import ExceptionHandlersMap
 from orders_app.api.health import NotReady
 from orders_app.auth.failures import InvalidToken, KeysUnavailable
 from orders_app.db.errors import DatabaseUnavailable
-from orders_app.domain.errors import InvalidOrder, OrderNotFound, TransitionNotAllowed
+from orders_app.domain.errors import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    InvalidOrder,
+    OrderNotFound,
+    TransitionNotAllowed,
+)
 from orders_app.edge.aborts import ClientDisconnected
 from orders_app.edge.scope import CLIENT_CLOSED_STATUS
 from orders_app.observability.sink import MetricsSink
@@ -66,6 +73,18 @@ def _conflict(_: Request[Any, Any, Any], exc: TransitionNotAllowed) -> Response[
 
 def _invalid_order(_: Request[Any, Any, Any], exc: InvalidOrder) -> Response[Any]:
     return _json(422, [{"message": str(exc), "source": "body"}])
+
+
+def _invalid_idempotency_key(_: Request[Any, Any, Any], exc: InvalidIdempotencyKey) -> Response[Any]:
+    return _json(400, str(exc))
+
+
+def _idempotency_key_reused(_: Request[Any, Any, Any], exc: IdempotencyKeyReused) -> Response[Any]:
+    return _json(422, str(exc))
+
+
+def _idempotency_key_in_flight(_: Request[Any, Any, Any], exc: IdempotencyKeyInFlight) -> Response[Any]:
+    return _json(409, str(exc), {"Retry-After": "1"})
 
 
 def _invalid_cursor(_: Request[Any, Any, Any], exc: InvalidCursor) -> Response[Any]:
@@ -128,6 +147,9 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     TransitionNotAllowed: _conflict,
     InvalidOrder: _invalid_order,
     InvalidCursor: _invalid_cursor,
+    InvalidIdempotencyKey: _invalid_idempotency_key,
+    IdempotencyKeyReused: _idempotency_key_reused,
+    IdempotencyKeyInFlight: _idempotency_key_in_flight,
     InvalidToken: _unauthorized,
     KeysUnavailable: _keys_unavailable,
     DatabaseUnavailable: _database_unavailable,

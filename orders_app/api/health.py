@@ -21,6 +21,7 @@ from orders_app.api.schemas import Health
 from orders_app.db.engine import Database
 from orders_app.db.errors import DatabaseUnavailable, reported_as_unavailable
 from orders_app.db.revision import SchemaScripts
+from orders_app.edge.drain import DRAINING_DETAIL, ShutdownDrain
 
 logger = logging.getLogger("orders_app.health")
 
@@ -99,7 +100,13 @@ def live() -> Health:
 
 @get("/health/ready", operation_id="ready")
 async def ready(state: State) -> Health:
-    """Ready to serve orders: the database answers and its schema is current (503 with `detail` otherwise)."""
+    """Ready to serve orders: the database answers and its schema is current (503 with `detail` otherwise).
+
+    Not ready either once a shutdown has begun: the load balancer stops routing while requests are served.
+    """
+    drain: ShutdownDrain = state.drain
+    if drain.draining:
+        raise NotReady(DRAINING_DETAIL)
     answer = await state.readiness.answer()
     if not answer.ready:
         raise NotReady(answer.detail)

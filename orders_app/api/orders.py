@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from orders_app.api.auth import BearerAuthentication
+from orders_app.api.idempotency import idempotency_key, write_once
 from orders_app.api.schemas import CreateOrder, Order, OrderList, StrictJson
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.domain.limits import CURSOR_MAX_LENGTH, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN
@@ -71,7 +72,11 @@ class OrdersController(Controller):
         request: AuthenticatedRequest,
         uow: UnitOfWork,
         data: JSONBody[CreateOrder],
-    ) -> Order:
+    ) -> Order | Response[bytes]:
+        key = idempotency_key(request)
+        if key is not None:
+            placing = use_cases.placing(request.user, data.domain_items())
+            return await write_once(request, uow, key, placing, _events(request))
         order = await use_cases.place_order(uow, request.user, data.domain_items(), _events(request))
         return Order.from_domain(order)
 
@@ -91,11 +96,24 @@ class OrdersController(Controller):
         await use_cases.delete_order(uow, request.user, order_id)
 
     @post(f"{ORDER_PATH}/pay", operation_id="payOrder", status_code=200)
-    async def pay_order(self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId) -> Order:
+    async def pay_order(
+        self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId
+    ) -> Order | Response[bytes]:
+        key = idempotency_key(request)
+        if key is not None:
+            return await write_once(
+                request, uow, key, use_cases.paying(request.user, order_id), _events(request)
+            )
         return Order.from_domain(await use_cases.pay_order(uow, request.user, order_id, _events(request)))
 
     @post(f"{ORDER_PATH}/cancel", operation_id="cancelOrder", status_code=200)
-    async def cancel_order(self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId) -> Order:
+    async def cancel_order(
+        self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId
+    ) -> Order | Response[bytes]:
+        key = idempotency_key(request)
+        if key is not None:
+            cancelling = use_cases.cancelling(request.user, order_id)
+            return await write_once(request, uow, key, cancelling, _events(request))
         return Order.from_domain(await use_cases.cancel_order(uow, request.user, order_id, _events(request)))
 
 

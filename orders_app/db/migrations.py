@@ -4,6 +4,7 @@ Two `orders-app migrate` runs started together (two compose projects' one-shot s
 beside an init container, replicas with MIGRATE_ON_START=true) run one after the other: on PostgreSQL
 behind a transaction-scoped advisory lock, on SQLite behind `BEGIN IMMEDIATE` (the database file's write
 lock, held until the migration commits). The second one then finds the schema current and does nothing.
+A schema already at this build's head is seen with two plain statements, before Alembic is imported.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from orders_app.db.errors import is_unavailability
-from orders_app.db.revision import migrations_directory
+from orders_app.db.revision import SchemaScripts, migrations_directory
 from orders_app.db.sqlite import create_sqlite_engine
 from orders_app.db.url import async_url, is_sqlite
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger("orders_app.migrations")
 
@@ -41,6 +43,8 @@ class DatabaseNotReachable(Exception):
 
 
 def alembic_config(db_url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_directory()))
     # env.py reads the URL from here first, so the CLI and tests never depend on the process environment.
@@ -130,7 +134,14 @@ def hold_migration_lock(connection: Connection) -> None:
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
 
 
-def _upgrade(connection: Connection, config: Config) -> None:
+def _upgrade(connection: Connection, db_url: str) -> None:
+    schema = SchemaScripts().revision_of(connection)
+    if not schema.ahead and not schema.behind:
+        logger.info("%s: nothing to migrate", schema.describe())
+        return
+    from alembic import command
+
+    config = alembic_config(db_url)
     # env.py runs the migrations on this connection, inside the transaction opened by engine.begin().
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
@@ -150,7 +161,7 @@ async def _upgrade_when_reachable(
         logger.info("connected to %s; taking the migration lock", url.render_as_string(hide_password=True))
         try:
             async with connection.begin():
-                await connection.run_sync(_upgrade, alembic_config(db_url))
+                await connection.run_sync(_upgrade, db_url)
         finally:
             await connection.close()
     finally:

@@ -1,6 +1,7 @@
-"""ORM models and tables for orders and their items. Constraints live in the schema too, not only in the API.
+"""ORM models and tables for orders and their items, and the idempotency keys' table.
 
-The domain classes stay unmapped: the repository converts between these records and them.
+Constraints live in the schema too, not only in the API. The domain classes stay unmapped: the
+repository converts between these records and them.
 """
 
 from __future__ import annotations
@@ -11,20 +12,26 @@ from typing import Any, cast
 
 from sqlalchemy import (
     CheckConstraint,
+    Column,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from orders_app.domain.limits import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    IDEMPOTENCY_KEY_MIN_LENGTH,
     OWNER_MAX_LENGTH,
     OWNER_MIN_LENGTH,
     PRODUCT_MAX_LENGTH,
@@ -83,6 +90,8 @@ class OrderRecord(Base):
     owner: Mapped[str] = mapped_column(String(OWNER_MAX_LENGTH), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # Counts the order's changes; the server default gives rows inserted without it version 1.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
     # Replacing the list replaces the items (delete-orphan); deleting the order leaves its items to the
     # schema's ON DELETE CASCADE (passive_deletes) instead of a DELETE per item.
     items: Mapped[list[OrderItemRecord]] = relationship(
@@ -128,5 +137,28 @@ class OrderItemRecord(Base):
 
 
 metadata = Base.metadata
+
+# One row per (token subject, Idempotency-Key): the request's fingerprint and the response its change
+# committed with, written in that change's transaction. Plain Core: only single statements touch it.
+idempotency_keys_table = Table(
+    "idempotency_keys",
+    metadata,
+    Column("subject", String(OWNER_MAX_LENGTH), primary_key=True),
+    Column("key", String(IDEMPOTENCY_KEY_MAX_LENGTH), primary_key=True),
+    # SHA-256 of method, path and body, in hex.
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("response_status", Integer, nullable=True),
+    Column("response_headers", Text, nullable=True),
+    Column("response_body", LargeBinary, nullable=True),
+    CheckConstraint(
+        f"length(subject) BETWEEN {OWNER_MIN_LENGTH} AND {OWNER_MAX_LENGTH}", name="subject_length"
+    ),
+    CheckConstraint(
+        f"length(key) BETWEEN {IDEMPOTENCY_KEY_MIN_LENGTH} AND {IDEMPOTENCY_KEY_MAX_LENGTH}",
+        name="key_length",
+    ),
+    CheckConstraint("length(fingerprint) = 64", name="fingerprint_length"),
+)
 orders_table = cast(Table, OrderRecord.__table__)
 order_items_table = cast(Table, OrderItemRecord.__table__)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders_app.db.engine import Database
 from orders_app.db.errors import is_unavailability, unavailable
+from orders_app.db.idempotency_keys import SqlIdempotencyKeys
 from orders_app.db.repository import SqlOrderRepository
 
 
@@ -31,6 +32,7 @@ class SqlUnitOfWork:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._session: AsyncSession | None = None
+        self._idempotency_keys: SqlIdempotencyKeys | None = None
         self._writing = False
         self._holds_write_lock = False
 
@@ -40,6 +42,13 @@ class SqlUnitOfWork:
         if self._session is None:
             raise RuntimeError("the unit of work is used outside its `async with` block")
         return self._session
+
+    @property
+    def idempotency_keys(self) -> SqlIdempotencyKeys:
+        """Made on first use: only requests that carry an Idempotency-Key pay for it."""
+        if self._idempotency_keys is None:
+            self._idempotency_keys = SqlIdempotencyKeys(self.session, sqlite=self._database.is_sqlite)
+        return self._idempotency_keys
 
     async def __aenter__(self) -> Self:
         await self._database.wait_for_turn()

@@ -34,3 +34,26 @@ class TransitionNotAllowed(DomainError):
 
 class InvalidOrder(DomainError):
     """An order that breaks an invariant (for example, no items)."""
+
+
+class InvalidIdempotencyKey(DomainError):
+    """An Idempotency-Key header that is not one key of 1-255 printable ASCII characters."""
+
+
+class IdempotencyKeyReused(DomainError):
+    """The key already stands for another request (method, path or body differ); nothing was run."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was already used for a different request (method, path or body); "
+            "use a new key for a new request."
+        )
+
+
+class IdempotencyKeyInFlight(DomainError):
+    """A request with this key is still running and its response is not stored yet; nothing was run."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still being processed; retry shortly to get its response."
+        )

@@ -17,3 +17,6 @@ PAGE_SIZE_MIN = 1
 PAGE_SIZE_MAX = 100
 PAGE_SIZE_DEFAULT = 50
 CURSOR_MAX_LENGTH = 200
+# Idempotency-Key values: printable ASCII, without the quotes of the header's string form.
+IDEMPOTENCY_KEY_MIN_LENGTH = 1
+IDEMPOTENCY_KEY_MAX_LENGTH = 255

@@ -1,5 +1,6 @@
 """Every uvicorn, h11 and httptools name that the guarded protocols (edge.guard, edge.h11_guard,
-edge.httptools_guard) read, replace or override.
+edge.httptools_guard), the shutdown drain (edge.drain) and the worker supervisor (edge.supervisor) read,
+replace or override.
 
 uvicorn documents `http=` (a protocol class) as its extension point, but not its protocols' internals;
 pyproject.toml bounds uvicorn to the minor series these were read from (0.54), and
@@ -17,6 +18,9 @@ H11_PROTOCOL = "uvicorn.protocols.http.h11_impl.H11Protocol"
 H11_CYCLE = "uvicorn.protocols.http.h11_impl.RequestResponseCycle"
 HTTPTOOLS_PROTOCOL = "uvicorn.protocols.http.httptools_impl.HttpToolsProtocol"
 HTTPTOOLS_CYCLE = "uvicorn.protocols.http.httptools_impl.RequestResponseCycle"
+SERVER = "uvicorn.server.Server"
+MULTIPROCESS = "uvicorn.supervisors.multiprocess.Multiprocess"
+WORKER_PROCESS = "uvicorn.supervisors.multiprocess.Process"
 
 
 class Reliance(NamedTuple):
@@ -96,4 +100,15 @@ UVICORN_SURFACE: tuple[Reliance, ...] = (
         )
     ),
     Reliance(HTTPTOOLS_PROTOCOL, "pipeline", "attribute", "read: requests still queued"),
+    # The drain: uvicorn's signal handler, installed with signal.signal before the lifespan starts.
+    Reliance(SERVER, "capture_signals", "method", "installs handle_exit before the lifespan starts"),
+    Reliance(SERVER, "handle_exit", "method", "the handler ShutdownDrain stands in front of"),
+    # `--workers N`: uvicorn's supervisor, its join extended to pass later signals on.
+    Reliance("uvicorn.config.Config", "bind_socket", "method", "called as uvicorn.run does for workers"),
+    Reliance(MULTIPROCESS, "join_all", "method", "overridden: forwards later SIGTERM/SIGINT"),
+    Reliance(MULTIPROCESS, "signal_queue", "attribute", "read: signals the parent received"),
+    Reliance(MULTIPROCESS, "processes", "attribute", "read: the workers"),
+    Reliance(WORKER_PROCESS, "process", "attribute", "read: is_alive, join"),
+    Reliance(WORKER_PROCESS, "pid", "attribute", "read: where to forward a signal"),
+    Reliance(WORKER_PROCESS, "join", "method", "called: uvicorn's own join and its log line"),
 )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from orders_app.domain.errors import OrderNotFound
-from orders_app.domain.orders import Order, OrderItem
+from orders_app.domain.orders import Order, OrderItem, Status
 from orders_app.service.ports import NO_EVENTS, OrderEvents, UnitOfWork
 
 
@@ -19,16 +19,57 @@ class Page:
     next_after: tuple[datetime, uuid.UUID] | None
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """An order as a write left it, and its status before (None for a new order), told once committed."""
+
+    order: Order
+    before: Status | None
+
+    def tell(self, events: OrderEvents) -> None:
+        if self.before is None:
+            events.placed()
+        elif self.order.status != self.before:
+            events.transitioned(self.before.value, self.order.status.value)
+
+
+# One change of one order, run inside a writing unit of work that its caller commits.
+OrderWrite = Callable[[UnitOfWork], Awaitable[Written]]
+
+
+def placing(owner: str, items: list[OrderItem]) -> OrderWrite:
+    # Built (and refused, if invalid) before any transaction: SQLite's write lock waits for no CPU of it.
+    order = Order.place(owner, items)
+
+    async def write(uow: UnitOfWork) -> Written:
+        await uow.orders.add(order)
+        return Written(order, None)
+
+    return write
+
+
+def paying(owner: str, order_id: uuid.UUID) -> OrderWrite:
+    return _changing(owner, order_id, Order.pay, items_changed=False)
+
+
+def cancelling(owner: str, order_id: uuid.UUID) -> OrderWrite:
+    return _changing(owner, order_id, Order.cancel, items_changed=False)
+
+
+async def write_order(uow: UnitOfWork, write: OrderWrite, events: OrderEvents = NO_EVENTS) -> Order:
+    """Run one write in its own transaction: begin writing, write, commit, then tell the events."""
+    async with uow:
+        await uow.begin_write()
+        written = await write(uow)
+        await uow.commit()
+    written.tell(events)
+    return written.order
+
+
 async def place_order(
     uow: UnitOfWork, owner: str, items: list[OrderItem], events: OrderEvents = NO_EVENTS
 ) -> Order:
-    order = Order.place(owner, items)
-    async with uow:
-        await uow.begin_write()
-        await uow.orders.add(order)
-        await uow.commit()
-    events.placed()
-    return order
+    return await write_order(uow, placing(owner, items), events)
 
 
 async def get_order(uow: UnitOfWork, owner: str, order_id: uuid.UUID) -> Order:
@@ -55,19 +96,20 @@ async def list_orders(
 
 
 async def update_order(uow: UnitOfWork, owner: str, order_id: uuid.UUID, items: list[OrderItem]) -> Order:
-    return await _change(uow, owner, order_id, lambda order: order.replace_items(items), True, NO_EVENTS)
+    write = _changing(owner, order_id, lambda order: order.replace_items(items), items_changed=True)
+    return await write_order(uow, write)
 
 
 async def pay_order(
     uow: UnitOfWork, owner: str, order_id: uuid.UUID, events: OrderEvents = NO_EVENTS
 ) -> Order:
-    return await _change(uow, owner, order_id, Order.pay, False, events)
+    return await write_order(uow, paying(owner, order_id), events)
 
 
 async def cancel_order(
     uow: UnitOfWork, owner: str, order_id: uuid.UUID, events: OrderEvents = NO_EVENTS
 ) -> Order:
-    return await _change(uow, owner, order_id, Order.cancel, False, events)
+    return await write_order(uow, cancelling(owner, order_id), events)
 
 
 async def delete_order(uow: UnitOfWork, owner: str, order_id: uuid.UUID) -> None:
@@ -78,25 +120,19 @@ async def delete_order(uow: UnitOfWork, owner: str, order_id: uuid.UUID) -> None
         await uow.commit()
 
 
-async def _change(
-    uow: UnitOfWork,
-    owner: str,
-    order_id: uuid.UUID,
-    action: Callable[[Order], None],
-    items_changed: bool,
-    events: OrderEvents,
-) -> Order:
-    """Load under a write lock, apply a domain action (which may refuse), save, commit."""
-    async with uow:
-        await uow.begin_write()
+def _changing(
+    owner: str, order_id: uuid.UUID, action: Callable[[Order], None], *, items_changed: bool
+) -> OrderWrite:
+    """Load under the write lock, apply a domain action (which may refuse), save."""
+
+    async def write(uow: UnitOfWork) -> Written:
         order = await _existing(uow, owner, order_id, for_update=True)
         before = order.status
         action(order)
         await uow.orders.save(order, items_changed=items_changed)
-        await uow.commit()
-    if order.status != before:
-        events.transitioned(before.value, order.status.value)
-    return order
+        return Written(order, before)
+
+    return write
 
 
 async def _existing(uow: UnitOfWork, owner: str, order_id: uuid.UUID, *, for_update: bool = False) -> Order:

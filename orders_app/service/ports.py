@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from orders_app.domain.idempotency import KeyHolder, StoredResponse
 from orders_app.domain.orders import Order
 
 
@@ -29,9 +30,37 @@ class OrdersRepository(Protocol):
     async def remove(self, order: Order) -> None: ...
 
 
+class IdempotencyKeys(Protocol):
+    """Keys per subject, inside a writing unit of work; what a key holds commits with the change it made."""
+
+    async def claim(
+        self,
+        subject: str,
+        key: str,
+        fingerprint: str,
+        *,
+        now: datetime,
+        expired_before: datetime,
+        wait: float,
+    ) -> KeyHolder | None:
+        """Take the key for this request: None when taken (new, or expired and taken over).
+
+        Otherwise the holder, read once its transaction has ended, waiting up to `wait` seconds for it
+        (IdempotencyKeyInFlight beyond).
+        """
+        ...
+
+    async def record(self, subject: str, key: str, response: StoredResponse) -> None: ...
+
+    async def remove_expired(self, expired_before: datetime, *, limit: int) -> None: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def orders(self) -> OrdersRepository: ...
+
+    @property
+    def idempotency_keys(self) -> IdempotencyKeys: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -21,6 +21,7 @@ from orders_app.api.health import Readiness
 from orders_app.app import create_app, create_asgi_app, serving_stack
 from orders_app.auth.keys import KeyPair
 from orders_app.db.revision import SchemaScripts
+from orders_app.edge.drain import DRAINING_DETAIL
 from orders_app.settings import Settings
 from tests.conftest import Backend, TokenMinter, app_settings, run_migrations
 from tests.factories import order_body
@@ -139,3 +140,26 @@ async def test_a_flood_of_probes_costs_one_query_per_cache_period(
         clock.now += 0.2
         assert (await client.get("/health/ready")).status_code == 200
         assert len(checkouts) == 2, "after READINESS_CACHE_SECONDS the database is asked again"
+
+
+async def test_once_a_drain_has_begun_readiness_is_503_and_every_response_closes_its_connection(
+    backend: Backend, keys: KeyPair, token_for: TokenMinter
+) -> None:
+    app = create_app(app_settings(backend, keys, shutdown_drain_seconds=5))
+    auth = {"Authorization": f"Bearer {token_for('alice')}"}
+    async with AsyncTestClient(serving_stack(app)) as client:
+        before = await client.get("/health/ready")
+        app.state.drain.begin()
+        ready = await client.get("/health/ready")
+        created = await client.post("/orders", json=order_body(), headers=auth)
+        live = await client.get("/health/live")
+    assert before.status_code == 200
+    assert "connection" not in before.headers
+    assert ready.status_code == 503
+    assert ready.json() == {"detail": DRAINING_DETAIL}
+    # Still serving while the load balancer takes the replica out of rotation.
+    assert created.status_code == 201
+    assert live.status_code == 200
+    assert {ready.headers["connection"], created.headers["connection"], live.headers["connection"]} == {
+        "close"
+    }

@@ -143,3 +143,28 @@ def test_operations_that_take_a_body_take_json_only_and_document_415(app: Litest
     }
     assert handlers_with_body == documented_with_body
     assert CONTRACT["components"]["responses"]["UnsupportedMediaType"]["content"]["application/json"]
+
+
+IDEMPOTENT_WRITES = {
+    ("/orders", "post"),
+    ("/orders/{order_id}/pay", "post"),
+    ("/orders/{order_id}/cancel", "post"),
+}
+
+
+def test_the_idempotency_key_is_documented_exactly_where_it_applies() -> None:
+    key = {"$ref": "#/components/parameters/IdempotencyKey"}
+    keyed = {
+        (path, method)
+        for path, item in CONTRACT["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters" and key in operation.get("parameters", [])
+    }
+    assert keyed == IDEMPOTENT_WRITES
+    for path, method in keyed:
+        responses = CONTRACT["paths"][path][method]["responses"]
+        assert {"400", "409", "422"} <= responses.keys(), f"{method} {path}"
+        [success] = [code for code in responses if code.startswith("2")]
+        assert "Idempotent-Replayed" in responses[success]["headers"], f"{method} {path}"
+    described = CONTRACT["components"]["parameters"]["IdempotencyKey"]["description"]
+    assert f"{limits.IDEMPOTENCY_KEY_MIN_LENGTH}\N{EN DASH}{limits.IDEMPOTENCY_KEY_MAX_LENGTH}" in described

@@ -109,11 +109,13 @@ def test_api_hardening(spec: dict[str, Any]) -> None:
     assert api["deploy"]["replicas"] == "${ORDERS_API_REPLICAS:-1}"
 
 
-def test_stop_grace_period_outlasts_uvicorn_shutdown(spec: dict[str, Any]) -> None:
+def test_stop_grace_period_outlasts_the_drain_and_uvicorn_shutdown(spec: dict[str, Any]) -> None:
     api = spec["services"]["api"]
     grace = api["stop_grace_period"]
     assert grace.endswith("s")
-    assert int(grace[:-1]) > int(api["environment"]["SHUTDOWN_TIMEOUT"])
+    drain = float(api["environment"]["SHUTDOWN_DRAIN_SECONDS"])
+    assert drain > 0
+    assert int(grace[:-1]) > drain + float(api["environment"]["SHUTDOWN_TIMEOUT"])
 
 
 def test_env_example_documents_every_variable() -> None:

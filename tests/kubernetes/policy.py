@@ -7,7 +7,7 @@ means the manifests pass. The rules are the ones docs/kubernetes.md promises ope
   escalation and the runtime's default seccomp profile, with CPU and memory requests and limits, and with
   /tmp on an emptyDir;
 - the API Deployment: 2+ replicas, liveness on /health/live, readiness on /health/ready, a startup probe,
-  a grace period longer than preStop plus uvicorn's graceful timeout, DB_URL from a Secret,
+  a grace period longer than preStop plus the drain plus uvicorn's graceful timeout, DB_URL from a Secret,
   MIGRATE_ON_START=false and the JWT public key as a file from a mounted Secret or ConfigMap;
 - the migration Job runs `orders-app migrate` from the Deployment's image with the same database Secret;
 - images are pinned by digest; the Service, PDB and HPA point at the API pods.
@@ -141,11 +141,13 @@ def _deployment_rules(deployment: dict[str, Any]) -> list[str]:
             problems.append(f'{where}: MIGRATE_ON_START is not "false" (the Job migrates)')
         problems += _key_file_rules(template, where, container)
         shutdown = float((env_value(container, "SHUTDOWN_TIMEOUT") or {}).get("value") or 10)
+        drain = float((env_value(container, "SHUTDOWN_DRAIN_SECONDS") or {}).get("value") or 0)
         grace = template.spec.get("terminationGracePeriodSeconds", 30)
-        if not grace > _prestop_seconds(container) + shutdown:
+        if not grace > _prestop_seconds(container) + drain + shutdown:
             problems.append(
                 f"{where}: terminationGracePeriodSeconds {grace} is not above preStop "
-                f"{_prestop_seconds(container)} s + SHUTDOWN_TIMEOUT {shutdown:g} s"
+                f"{_prestop_seconds(container)} s + SHUTDOWN_DRAIN_SECONDS {drain:g} s "
+                f"+ SHUTDOWN_TIMEOUT {shutdown:g} s"
             )
     return problems
 

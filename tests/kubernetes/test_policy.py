@@ -157,7 +157,13 @@ MUTATIONS: list[tuple[str, Callable[[Documents], None], str]] = [
     (
         "grace period too short",
         lambda d: one(d, "Deployment")["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=20),
-        "terminationGracePeriodSeconds 20 is not above preStop 5 s + SHUTDOWN_TIMEOUT 20 s",
+        "terminationGracePeriodSeconds 20 is not above preStop 5 s + SHUTDOWN_DRAIN_SECONDS 3 s "
+        "+ SHUTDOWN_TIMEOUT 20 s",
+    ),
+    (
+        "drain past the grace period",
+        lambda d: _set_env(_api(d), "SHUTDOWN_DRAIN_SECONDS", "10"),
+        "terminationGracePeriodSeconds 35 is not above preStop 5 s + SHUTDOWN_DRAIN_SECONDS 10 s",
     ),
     (
         "database URL inline",

@@ -18,7 +18,7 @@ import pytest
 from orders_app.domain.errors import InvalidOrder, OrderNotFound, TransitionNotAllowed
 from orders_app.domain.orders import Order, OrderItem, Size, Status
 from orders_app.service import orders as use_cases
-from orders_app.service.ports import OrdersRepository, UnitOfWork
+from orders_app.service.ports import IdempotencyKeys, OrdersRepository, UnitOfWork
 
 LATTE = OrderItem("latte", Size.SMALL, 1)
 MOCHA = OrderItem("mocha", Size.BIG, 3)
@@ -90,6 +90,10 @@ class FakeUnitOfWork:
     def orders(self) -> OrdersRepository:
         assert self._active, "the repository is used outside `async with uow`"
         return self._orders
+
+    @property
+    def idempotency_keys(self) -> IdempotencyKeys:
+        raise AssertionError("a write without an Idempotency-Key touches no key")
 
     @property
     def locked(self) -> list[uuid.UUID]:
