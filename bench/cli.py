@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import soak_report
 from bench.baseline import prepare_baseline
 from bench.chart import draw_chart
 from bench.config import COMPARED_SCENARIOS, RESULTS, ROOT, SCENARIOS, BenchError, Options
@@ -21,6 +22,8 @@ from bench.environment import build_serving_environment
 from bench.meta import describe_run
 from bench.report import markdown, print_table, problems
 from bench.runner import bench_backend
+from bench.soak import soak_backend
+from bench.soak_figures import parse_duration
 from bench.wrk import check_wrk
 
 
@@ -69,6 +72,12 @@ def parse_args(argv: list[str] | None) -> Options:
         "database, and report S1-S3 as ours/baseline (its environment is built from DIR's uv.lock; "
         "see docs/bench.md)",
     )
+    parser.add_argument(
+        "--soak",
+        metavar="DURATION",
+        help="instead of the scenarios: S4 paced at half its measured peak for DURATION (30m, 120s), "
+        "sampled every minute; PostgreSQL on a server the benchmark starts itself (docs/bench.md, Soak)",
+    )
     parser.add_argument("--out", type=Path, help="results directory (default bench/results/<UTC time>)")
     parser.add_argument(
         "--smoke",
@@ -84,7 +93,15 @@ def parse_args(argv: list[str] | None) -> Options:
     scenarios = [name for name in SCENARIOS if name in scenarios]
     if args.peer_only:
         scenarios = [name for name in scenarios if name == "S0" or name in COMPARED_SCENARIOS]
+    soak_seconds = None
+    if args.soak is not None:
+        try:
+            soak_seconds = parse_duration(args.soak)
+        except ValueError as error:
+            parser.error(f"--soak: {error}")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if soak_seconds is not None:
+        stamp += "-soak"
     options = Options(
         backends=["sqlite", "postgres"] if args.backend == "both" else [args.backend],
         workers=args.workers,
@@ -101,10 +118,20 @@ def parse_args(argv: list[str] | None) -> Options:
         peer=not args.no_peer,
         metrics_cost=args.metrics_cost,
         baseline=args.baseline,
+        soak_seconds=soak_seconds,
     )
     if args.smoke:
         options.duration, options.runs, options.warmup, options.scaling = 2, 1, 0, False
     return options
+
+
+def finish_soak(report: dict[str, Any], out: Path) -> int:
+    soak_report.write(report, out)
+    soak_report.print_goals(report)
+    found = soak_report.failed_goals(report)
+    for problem in found:
+        print(f"bench: FAIL {problem}", file=sys.stderr)
+    return 1 if found else 0
 
 
 def _exit_on_sigterm(signum: int, _frame: Any) -> None:
@@ -144,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         started = time.monotonic()
         for backend in options.backends:
-            report["backends"][backend] = bench_backend(backend, options, options.out, baseline)
+            if options.soak_seconds is not None:
+                report["backends"][backend] = soak_backend(backend, options, options.out)
+            else:
+                report["backends"][backend] = bench_backend(backend, options, options.out, baseline)
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
@@ -152,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     report["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
     report["meta"]["loadavg_end"] = os.getloadavg()
+    if options.soak_seconds is not None:
+        return finish_soak(report, options.out)
     (options.out / "results.json").write_text(json.dumps(report, indent=2))
     (options.out / "results.md").write_text(markdown(report))
     print_table(report)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "scenario.lua"
+SOAK_LUA = ROOT / "bench" / "soak.lua"
 RESULTS = ROOT / "bench" / "results"
 
 # The label of S2 against the METRICS_ENABLED=false twin (--metrics-cost).
@@ -57,5 +58,8 @@ class Options:
     metrics_cost: bool = False
     # An earlier checkout of this app, served beside ours on S1-S3 (bench/baseline.py).
     baseline: Path | None = None
+    # --soak: S4 paced at half the measured peak for this many seconds instead of the scenarios
+    # (bench/soak.py).
+    soak_seconds: float | None = None
     # The interpreter of our servers' own environment (bench/environment.py), set once it is built.
     server_python: str = sys.executable

@@ -1,4 +1,4 @@
-"""What /proc says about a server: its worker processes, their CPU time and their peak memory."""
+"""What /proc says about a server: its worker processes, their CPU time, memory and open descriptors."""
 
 from __future__ import annotations
 
@@ -34,10 +34,27 @@ def cpu_seconds(pid: int) -> float:
 
 def peak_rss_kb(pid: int) -> int:
     """VmHWM: the most resident memory the process has had."""
+    return _status_kb(pid, "VmHWM:")
+
+
+def rss_kb(pid: int) -> int:
+    """VmRSS: the resident memory of the process now."""
+    return _status_kb(pid, "VmRSS:")
+
+
+def _status_kb(pid: int, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def open_fds(pid: int) -> int:
+    """The process's open file descriptors (sockets, database files, pipes)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0

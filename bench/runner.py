@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,21 @@ Target = tuple[str, Server, Path, str]
 def bench_backend(
     backend: str, options: Options, log_dir: Path, baseline: Baseline | None = None
 ) -> dict[str, Any]:
+    with prepared_backend(backend, options, log_dir) as (prepared, databases):
+        contenders: list[Contender] = []
+        if baseline is not None:
+            contenders.append(baseline_contender(options, prepared, databases, baseline))
+        if options.peer:
+            contenders.append(peer_contender(options, prepared, databases))
+        return measure(options, prepared, contenders)
+
+
+@contextlib.contextmanager
+def prepared_backend(
+    backend: str, options: Options, log_dir: Path
+) -> Iterator[tuple[Prepared, contextlib.ExitStack]]:
+    """Keys, tokens, a migrated and seeded throwaway database and wrk's data; all removed afterwards.
+    The exit stack takes further databases that must go at the same time (the peer's, the baseline's)."""
     from orders_app.auth.keys import create_key_pair
 
     workdir = Path(tempfile.mkdtemp(prefix=f"orders-bench-{backend}-"))
@@ -56,13 +71,7 @@ def bench_backend(
             ids = asyncio.run(seed(db_url, SEED_ORDERS))
             data = workdir / "data.lua"
             write_lua_data(data, tokens.readers, tokens.writers, ids)
-            prepared = Prepared(backend, workdir, log_dir, env, data, ids, tokens)
-            contenders: list[Contender] = []
-            if baseline is not None:
-                contenders.append(baseline_contender(options, prepared, databases, baseline))
-            if options.peer:
-                contenders.append(peer_contender(options, prepared, databases))
-            return measure(options, prepared, contenders)
+            yield Prepared(backend, workdir, log_dir, env, data, ids, tokens), databases
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

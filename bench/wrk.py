@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.config import LUA, SCENARIOS, BenchError, Options
+from bench.config import LUA, SCENARIOS, SOAK_LUA, BenchError, Options
 from bench.servers import Server
 
 
@@ -22,8 +22,17 @@ def check_wrk() -> str:
     return (result.stdout + result.stderr).splitlines()[0].strip()
 
 
-def run_wrk(options: Options, server: Server, scenario: str, data: Path, seconds: float) -> dict[str, Any]:
-    """One wrk run of `scenario` with the tokens and ids in `data`, and the server's CPU time around it."""
+def run_wrk(
+    options: Options,
+    server: Server,
+    scenario: str,
+    data: Path,
+    seconds: float,
+    rate_per_thread: float | None = None,
+) -> dict[str, Any]:
+    """One wrk run of `scenario` with the tokens and ids in `data`, and the server's CPU time around it;
+    as fast as the server answers, or paced at `rate_per_thread` requests/s per wrk thread (the soak)."""
+    paced = [] if rate_per_thread is None else [f"{rate_per_thread:.3f}"]
     command = [
         "wrk",
         f"-t{options.threads}",
@@ -32,11 +41,12 @@ def run_wrk(options: Options, server: Server, scenario: str, data: Path, seconds
         "--timeout",
         "5s",
         "-s",
-        str(LUA),
+        str(LUA if rate_per_thread is None else SOAK_LUA),
         server.url,
         "--",
         SCENARIOS[scenario][0],
         str(data),
+        *paced,
     ]
     cpu_before = server.cpu_seconds()
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
