@@ -38,14 +38,13 @@ def _body(response: bytes) -> Any:
 
 
 def test_a_header_block_that_keeps_growing_gets_431_and_the_connection_closed(server: LiveServer) -> None:
+    # Twice the limit, never finished: the refusal cannot wait for the end of the block.
     received = b""
-    sent = 0
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
         try:
             connection.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
-            for _ in range(200):  # up to 800 KiB, never finished
+            for _ in range(2 * MAX_HEADER_BYTES // 4096):
                 connection.sendall(b"X-Filler: " + b"a" * 4096 + b"\r\n")
-                sent += 4108
                 time.sleep(0.005)
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -56,7 +55,6 @@ def test_a_header_block_that_keeps_growing_gets_431_and_the_connection_closed(se
             pass
     assert status_of(received) == 431, received[:200]
     assert _body(received) == {"detail": "The request headers are too large."}
-    assert sent < 8 * MAX_HEADER_BYTES, f"the server read {sent} bytes of headers before refusing"
 
 
 def test_a_complete_header_block_over_the_limit_in_one_write_gets_431(server: LiveServer) -> None:
