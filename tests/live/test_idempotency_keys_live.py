@@ -66,7 +66,7 @@ def _peak_in_flight(lines: list[dict[str, object]]) -> int:
     """The most requests the server was handling at one instant, from each line's end and duration."""
     events = []
     for line in lines:
-        end = datetime.fromisoformat(str(line["ts"]))
+        end = datetime.fromisoformat(str(line["timestamp"]))
         start = end - timedelta(milliseconds=float(str(line["duration_ms"])))
         events += [(start, 1), (end, -1)]
     peak = current = 0
