@@ -6,14 +6,27 @@ strings this API issued in a `Link: rel="next"` header are valid; any other stri
 positive-data check would then report as valid data rejected. Generated queries that carry a cursor
 are dropped instead, so every check stays on for the rest of the operation; issued, forged and
 over-long cursors are covered by tests/api/test_orders_list.py.
+
+The other is the Idempotency-Key: a key names one intended change, so a client sends a new key for each
+new request, and a repeat gets the first answer (even if the order changed since, or 422 for a different
+request). Generated keys repeat across cases, where a client's would not: a positive case whose key was
+already sent (the same key to the server's parser) gets a fresh UUID in the same form, bare or quoted.
+Repeats, reuse and malformed keys are covered by tests/api/test_idempotency_keys.py.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import schemathesis
 from schemathesis import GenerationMode
+
+from orders_app.api.idempotency import parse_key
+from orders_app.domain.errors import InvalidIdempotencyKey
+
+_KEY_HEADER = "idempotency-key"
+_sent_keys: set[str] = set()
 
 
 def _is_list_orders(context: Any) -> bool:
@@ -37,3 +50,21 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     positive = meta is not None and meta.generation.mode == GenerationMode.POSITIVE
     if positive and _is_list_orders(context) and case.query and "cursor" in case.query:
         case.query = {name: value for name, value in case.query.items() if name != "cursor"}
+    if positive and case.headers:
+        _one_key_per_request(case)
+
+
+def _one_key_per_request(case: Any) -> None:
+    """Every positive case sends a key no earlier case sent, as a client does for a new request."""
+    for name, sent in case.headers.items():
+        if name.lower() != _KEY_HEADER or not isinstance(sent, str):
+            continue
+        try:
+            key = parse_key(sent.encode())
+        except InvalidIdempotencyKey:
+            return
+        if key in _sent_keys:
+            key = str(uuid.uuid4())
+            case.headers = {**case.headers, name: f'"{key}"' if sent.strip(" \t").startswith('"') else key}
+        _sent_keys.add(key)
+        return

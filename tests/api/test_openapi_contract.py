@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orders_app.api.docs import ASSETS_PATH, DOCS_PATH
+from orders_app.api.idempotency import parse_key
 from orders_app.api.schemas import CreateOrder, Health, Order, OrderList
 from orders_app.domain import limits
+from orders_app.domain.errors import InvalidIdempotencyKey
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = yaml.safe_load((REPO / "oas.yaml").read_text())
@@ -168,3 +174,51 @@ def test_the_idempotency_key_is_documented_exactly_where_it_applies() -> None:
         assert "Idempotent-Replayed" in responses[success]["headers"], f"{method} {path}"
     described = CONTRACT["components"]["parameters"]["IdempotencyKey"]["description"]
     assert f"{limits.IDEMPOTENCY_KEY_MIN_LENGTH}\N{EN DASH}{limits.IDEMPOTENCY_KEY_MAX_LENGTH}" in described
+
+
+KEY_PATTERN = re.compile(CONTRACT["components"]["parameters"]["IdempotencyKey"]["schema"]["pattern"])
+# Printable ASCII around the edges of the rule: spaces, quotes and backslashes in every position.
+KEY_ALPHABET = st.sampled_from([" ", '"', "\\", "k", "~", "!", "\x7f", "\t", "é"])
+
+
+def _documented(raw: str) -> bool:
+    """A field value as HTTP delivers it: without the whitespace around it (RFC 9110, 5.5)."""
+    return KEY_PATTERN.fullmatch(raw.strip(" \t")) is not None
+
+
+def _accepted(raw: str) -> bool:
+    try:
+        parse_key(raw.encode())
+    except InvalidIdempotencyKey:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "k",
+        "k" * 255,
+        "k" * 256,
+        '"k"',
+        '"' + "k" * 255 + '"',
+        '"' + "k" * 256 + '"',
+        '""',
+        "",
+        " k",
+        "k ",
+        'k"',
+        '"k\\"x"',
+        '"k\\\\"',
+        '"k\\e"',
+        "a b",
+        "k\x7f",
+    ],
+)
+def test_the_documented_key_pattern_accepts_exactly_what_the_server_accepts(raw: str) -> None:
+    assert _documented(raw) == _accepted(raw), raw
+
+
+@given(st.text(KEY_ALPHABET, max_size=12) | st.builds(lambda s: f'"{s}"', st.text(KEY_ALPHABET, max_size=12)))
+def test_the_documented_key_pattern_and_the_parser_agree_on_any_value(raw: str) -> None:
+    assert _documented(raw) == _accepted(raw), raw
