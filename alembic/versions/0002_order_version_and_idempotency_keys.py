@@ -1,5 +1,8 @@
 """Add orders.version and the idempotency_keys table (expand only: the previous release ignores both).
 
+On PostgreSQL, triggers advance the version for the writes of any release that does not keep it
+(orders_app/db/order_version.py): while the previous release still serves, its edits change ETags too.
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-03
@@ -16,6 +19,46 @@ revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+_OTHER_WRITER = "current_setting('orders_app.keeps_version', true) IS DISTINCT FROM 'on'"
+
+# A writer that does not keep orders.version itself (this release's connections set the setting).
+_INSTALL_POSTGRESQL = (
+    """
+    CREATE FUNCTION orders_advance_version() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.version := OLD.version + 1;
+        RETURN NEW;
+    END $$
+    """,
+    # A status change by another writer; an UPDATE that sets the version itself is left as it is.
+    f"""
+    CREATE TRIGGER orders_advance_version BEFORE UPDATE ON orders FOR EACH ROW
+    WHEN (NEW.version = OLD.version AND {_OTHER_WRITER})
+    EXECUTE FUNCTION orders_advance_version()
+    """,
+    """
+    CREATE FUNCTION order_items_advance_order_version() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE orders SET version = version + 1
+        WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.order_id ELSE NEW.order_id END;
+        RETURN NULL;
+    END $$
+    """,
+    # Items added, changed or removed by another writer (its PUT may leave the orders row untouched).
+    f"""
+    CREATE TRIGGER order_items_advance_order_version AFTER INSERT OR UPDATE OR DELETE ON order_items
+    FOR EACH ROW WHEN ({_OTHER_WRITER})
+    EXECUTE FUNCTION order_items_advance_order_version()
+    """,
+)
+
+_REMOVE_POSTGRESQL = (
+    "DROP TRIGGER order_items_advance_order_version ON order_items",
+    "DROP FUNCTION order_items_advance_order_version()",
+    "DROP TRIGGER orders_advance_version ON orders",
+    "DROP FUNCTION orders_advance_version()",
+)
 
 
 def upgrade() -> None:
@@ -39,9 +82,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("subject", "key", name=op.f("pk_idempotency_keys")),
     )
     op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"], unique=False)
+    if op.get_context().dialect.name == "postgresql":
+        for statement in _INSTALL_POSTGRESQL:
+            op.execute(statement)
 
 
 def downgrade() -> None:
+    if op.get_context().dialect.name == "postgresql":
+        for statement in _REMOVE_POSTGRESQL:
+            op.execute(statement)
     op.drop_index("ix_idempotency_keys_created_at", table_name="idempotency_keys")
     op.drop_table("idempotency_keys")
     # SQLite (3.35+) and PostgreSQL both drop a column in place; nothing indexes or checks it.

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from orders_app.db.errors import DatabaseUnavailable, reported_as_unavailable
+from orders_app.db.order_version import KEEPS_ORDER_VERSION
 from orders_app.db.sqlite import SERVING_PRAGMAS, SQLITE_BEGIN, create_sqlite_engine
 from orders_app.db.url import async_url, is_sqlite
 from orders_app.settings import Settings
@@ -54,7 +55,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             connect_args={
                 "timeout": settings.db_connect_timeout,
                 "command_timeout": settings.db_statement_timeout,
-                "server_settings": {"application_name": "orders-app"},
+                "server_settings": {"application_name": "orders-app", **KEEPS_ORDER_VERSION},
             },
         )
         event.listen(engine.sync_engine, "checkout", _replace_closed_connections)

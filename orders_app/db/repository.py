@@ -30,7 +30,15 @@ _items = order_items_table.c
 # than mapped attributes keep the read statements plain Core, which the session passes straight to
 # its connection.
 _GET_ORDER = (
-    select(_orders.id, _orders.status, _orders.created, _items.product, _items.size, _items.quantity)
+    select(
+        _orders.id,
+        _orders.status,
+        _orders.created,
+        _orders.version,
+        _items.product,
+        _items.size,
+        _items.quantity,
+    )
     .join(order_items_table, _items.order_id == _orders.id)
     .where(_orders.id == bindparam("order_id"), _orders.owner == bindparam("owner"))
     .order_by(_items.position)
@@ -63,7 +71,9 @@ def _list_statement(cancelled: bool | None, paged: bool) -> Select[Any]:
     The page itself is chosen in a subquery: newest first, ties broken by id, `paged` continuing
     after (before_created, before_id). Its items are joined to it, in the same order.
     """
-    page = select(_orders.id, _orders.status, _orders.created).where(_orders.owner == bindparam("owner"))
+    page = select(_orders.id, _orders.status, _orders.created, _orders.version).where(
+        _orders.owner == bindparam("owner")
+    )
     if cancelled is True:
         page = page.where(_orders.status == Status.CANCELLED.value)
     elif cancelled is False:
@@ -82,7 +92,15 @@ def _list_statement(cancelled: bool | None, paged: bool) -> Select[Any]:
         .subquery("page")
     )
     return (
-        select(chosen.c.id, chosen.c.status, chosen.c.created, _items.product, _items.size, _items.quantity)
+        select(
+            chosen.c.id,
+            chosen.c.status,
+            chosen.c.created,
+            chosen.c.version,
+            _items.product,
+            _items.size,
+            _items.quantity,
+        )
         .join(order_items_table, _items.order_id == chosen.c.id)
         .order_by(chosen.c.created.desc(), chosen.c.id.desc(), _items.position)
     )
@@ -104,7 +122,13 @@ class SqlOrderRepository:
     async def add(self, order: Order) -> None:
         self._require_writing()
         session = self._session
-        row = {"id": order.id, "owner": order.owner, "status": order.status.value, "created": order.created}
+        row = {
+            "id": order.id,
+            "owner": order.owner,
+            "status": order.status.value,
+            "created": order.created,
+            "version": order.version,
+        }
         await session.execute(_INSERT_ORDER, row)
         await session.execute(_INSERT_ITEMS, _item_rows(order.id, order.items))
 
@@ -138,6 +162,8 @@ class SqlOrderRepository:
     async def save(self, order: Order, *, items_changed: bool) -> None:
         record = self._loaded(order)
         record.status = order.status.value
+        # Always in the UPDATE, items-only changes included: the order's row is what its version names.
+        record.version = order.version
         if items_changed:
             # Items at the same position become UPDATEs, the rest INSERTs or DELETEs (one flush).
             record.items = _item_records(order.id, order.items)
@@ -185,16 +211,19 @@ def _order_from_record(record: OrderRecord) -> Order:
         status=_STATUSES[record.status],
         created=record.created,
         items=[OrderItem(product=i.product, size=_SIZES[i.size], quantity=i.quantity) for i in record.items],
+        version=record.version,
     )
 
 
 def _orders_from_rows(owner: str, rows: Sequence[Sequence[Any]]) -> list[Order]:
-    """Orders from (id, status, created, product, size, quantity) rows, grouped by consecutive id."""
+    """Orders from (id, status, created, version, product, size, quantity) rows, grouped by consecutive id."""
     orders: list[Order] = []
     current: Order | None = None
-    for order_id, status, created, product, size, quantity in rows:
+    for order_id, status, created, version, product, size, quantity in rows:
         if current is None or current.id != order_id:
-            current = Order(id=order_id, owner=owner, status=_STATUSES[status], created=created, items=[])
+            current = Order(
+                id=order_id, owner=owner, status=_STATUSES[status], created=created, items=[], version=version
+            )
             orders.append(current)
         current.items.append(OrderItem(product=product, size=_SIZES[size], quantity=quantity))
     return orders

@@ -90,7 +90,7 @@ class OrderRecord(Base):
     owner: Mapped[str] = mapped_column(String(OWNER_MAX_LENGTH), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    # Counts the order's changes; the server default gives rows inserted without it version 1.
+    # Advances with every change of the order (its ETag); db/order_version.py says who advances it.
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
     # Replacing the list replaces the items (delete-orphan); deleting the order leaves its items to the
     # schema's ON DELETE CASCADE (passive_deletes) instead of a DELETE per item.

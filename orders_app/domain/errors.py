@@ -36,6 +36,22 @@ class InvalidOrder(DomainError):
     """An order that breaks an invariant (for example, no items)."""
 
 
+class VersionMismatch(DomainError):
+    """The order is not in the version the change was conditioned on (If-Match); nothing was changed."""
+
+    def __init__(self, order_id: UUID, version: int) -> None:
+        self.order_id = order_id
+        self.version = version
+        super().__init__(
+            f"Order {order_id} has changed since the version this request names (If-Match); "
+            "read it again and retry with its current ETag."
+        )
+
+
+class InvalidPrecondition(DomainError):
+    """An If-Match or If-None-Match header that is not `*` or a list of entity tags."""
+
+
 class InvalidIdempotencyKey(DomainError):
     """An Idempotency-Key header that is not one key of 1-255 printable ASCII characters."""
 

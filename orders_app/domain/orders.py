@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from orders_app.domain.errors import InvalidOrder, TransitionNotAllowed
+from orders_app.domain.errors import InvalidOrder, TransitionNotAllowed, VersionMismatch
 
 
 class Size(StrEnum):
@@ -46,6 +46,8 @@ class Order:
     status: Status
     created: datetime
     items: list[OrderItem] = field(default_factory=list)
+    # Advances with every change, so a client can name the state it saw (ETag) and change only that.
+    version: int = 1
 
     @classmethod
     def place(cls, owner: str, items: list[OrderItem], *, now: datetime | None = None) -> Order:
@@ -60,20 +62,36 @@ class Order:
         self._require_status("updated", UPDATABLE_FROM)
         _require_items(items)
         self.items = list(items)
+        self.version += 1
 
     def pay(self) -> None:
         self._require_status("paid", PAYABLE_FROM)
         self.status = Status.PAID
+        self.version += 1
 
     def cancel(self) -> None:
         self._require_status("cancelled", CANCELLABLE_FROM)
         self.status = Status.CANCELLED
+        self.version += 1
 
     def _require_status(self, action: str, allowed_from: tuple[Status, ...]) -> None:
         if self.status not in allowed_from:
             raise TransitionNotAllowed(
                 self.id, action, self.status.value, tuple(s.value for s in allowed_from)
             )
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedVersion:
+    """A conditional change's precondition: the versions it may start from, or any version (`any_version`)."""
+
+    versions: frozenset[int] = frozenset()
+    any_version: bool = False
+
+    def require(self, order: Order) -> None:
+        """VersionMismatch unless `order` is in one of the expected versions; checked before any change."""
+        if not (self.any_version or order.version in self.versions):
+            raise VersionMismatch(order.id, order.version)
 
 
 def _require_items(items: list[OrderItem]) -> None:

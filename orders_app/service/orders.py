@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from orders_app.domain.errors import OrderNotFound
-from orders_app.domain.orders import Order, OrderItem, Status
+from orders_app.domain.orders import ExpectedVersion, Order, OrderItem, Status
 from orders_app.service.ports import NO_EVENTS, OrderEvents, UnitOfWork
 
 
@@ -48,12 +48,12 @@ def placing(owner: str, items: list[OrderItem]) -> OrderWrite:
     return write
 
 
-def paying(owner: str, order_id: uuid.UUID) -> OrderWrite:
-    return _changing(owner, order_id, Order.pay, items_changed=False)
+def paying(owner: str, order_id: uuid.UUID, expected: ExpectedVersion | None = None) -> OrderWrite:
+    return _changing(owner, order_id, Order.pay, expected, items_changed=False)
 
 
-def cancelling(owner: str, order_id: uuid.UUID) -> OrderWrite:
-    return _changing(owner, order_id, Order.cancel, items_changed=False)
+def cancelling(owner: str, order_id: uuid.UUID, expected: ExpectedVersion | None = None) -> OrderWrite:
+    return _changing(owner, order_id, Order.cancel, expected, items_changed=False)
 
 
 async def write_order(uow: UnitOfWork, write: OrderWrite, events: OrderEvents = NO_EVENTS) -> Order:
@@ -95,38 +95,68 @@ async def list_orders(
     return Page(orders=orders, next_after=None)
 
 
-async def update_order(uow: UnitOfWork, owner: str, order_id: uuid.UUID, items: list[OrderItem]) -> Order:
-    write = _changing(owner, order_id, lambda order: order.replace_items(items), items_changed=True)
-    return await write_order(uow, write)
+async def update_order(
+    uow: UnitOfWork,
+    owner: str,
+    order_id: uuid.UUID,
+    items: list[OrderItem],
+    expected: ExpectedVersion | None = None,
+) -> Order:
+    def replace(order: Order) -> None:
+        order.replace_items(items)
+
+    return await write_order(uow, _changing(owner, order_id, replace, expected, items_changed=True))
 
 
 async def pay_order(
-    uow: UnitOfWork, owner: str, order_id: uuid.UUID, events: OrderEvents = NO_EVENTS
+    uow: UnitOfWork,
+    owner: str,
+    order_id: uuid.UUID,
+    events: OrderEvents = NO_EVENTS,
+    expected: ExpectedVersion | None = None,
 ) -> Order:
-    return await write_order(uow, paying(owner, order_id), events)
+    return await write_order(uow, paying(owner, order_id, expected), events)
 
 
 async def cancel_order(
-    uow: UnitOfWork, owner: str, order_id: uuid.UUID, events: OrderEvents = NO_EVENTS
+    uow: UnitOfWork,
+    owner: str,
+    order_id: uuid.UUID,
+    events: OrderEvents = NO_EVENTS,
+    expected: ExpectedVersion | None = None,
 ) -> Order:
-    return await write_order(uow, cancelling(owner, order_id), events)
+    return await write_order(uow, cancelling(owner, order_id, expected), events)
 
 
-async def delete_order(uow: UnitOfWork, owner: str, order_id: uuid.UUID) -> None:
+async def delete_order(
+    uow: UnitOfWork, owner: str, order_id: uuid.UUID, expected: ExpectedVersion | None = None
+) -> None:
     async with uow:
         await uow.begin_write()
         order = await _existing(uow, owner, order_id, for_update=True)
+        if expected is not None:
+            expected.require(order)
         await uow.orders.remove(order)
         await uow.commit()
 
 
 def _changing(
-    owner: str, order_id: uuid.UUID, action: Callable[[Order], None], *, items_changed: bool
+    owner: str,
+    order_id: uuid.UUID,
+    action: Callable[[Order], None],
+    expected: ExpectedVersion | None,
+    *,
+    items_changed: bool,
 ) -> OrderWrite:
-    """Load under the write lock, apply a domain action (which may refuse), save."""
+    """Load under the write lock, check the expected version, apply a domain action (which may refuse), save.
+
+    The version is checked first (RFC 9110, 13.2.2): a stale If-Match answers 412 whatever the action.
+    """
 
     async def write(uow: UnitOfWork) -> Written:
         order = await _existing(uow, owner, order_id, for_update=True)
+        if expected is not None:
+            expected.require(order)
         before = order.status
         action(order)
         await uow.orders.save(order, items_changed=items_changed)
