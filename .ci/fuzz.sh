@@ -57,7 +57,7 @@ TOKEN="$(uv run --no-sync orders-app token --sub fuzzer --keys-dir "$WORK/keys" 
 echo "schemathesis: seed ${SEED}, ${MAX_EXAMPLES} examples per operation, all checks, all phases, ${BASE}"
 started=$(date +%s)
 status=0
-PYTHONPATH=.ci SCHEMATHESIS_HOOKS=fuzz_hooks uv run --no-sync schemathesis run oas.yaml \
+PYTHONPATH=.ci SCHEMATHESIS_HOOKS=fuzz_hooks uv run --no-sync schemathesis --config-file .ci/schemathesis.toml run oas.yaml \
   --url "$BASE" \
   --header "Authorization: Bearer ${TOKEN}" \
   --checks all \

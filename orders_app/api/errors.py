@@ -15,6 +15,7 @@ from litestar.exceptions import (
 )
 from litestar.types import ExceptionHandlersMap
 
+from orders_app.api.conditions import etag
 from orders_app.api.health import NotReady
 from orders_app.auth.failures import InvalidToken, KeysUnavailable
 from orders_app.db.errors import DatabaseUnavailable
@@ -23,8 +24,10 @@ from orders_app.domain.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     InvalidOrder,
+    InvalidPrecondition,
     OrderNotFound,
     TransitionNotAllowed,
+    VersionMismatch,
 )
 from orders_app.edge.aborts import ClientDisconnected
 from orders_app.edge.scope import CLIENT_CLOSED_STATUS
@@ -73,6 +76,15 @@ def _conflict(_: Request[Any, Any, Any], exc: TransitionNotAllowed) -> Response[
 
 def _invalid_order(_: Request[Any, Any, Any], exc: InvalidOrder) -> Response[Any]:
     return _json(422, [{"message": str(exc), "source": "body"}])
+
+
+def _version_mismatch(_: Request[Any, Any, Any], exc: VersionMismatch) -> Response[Any]:
+    # The current ETag, so a client can decide without another GET whether its change still applies.
+    return _json(412, str(exc), {"ETag": etag(exc.version)})
+
+
+def _invalid_precondition(_: Request[Any, Any, Any], exc: InvalidPrecondition) -> Response[Any]:
+    return _json(400, str(exc))
 
 
 def _invalid_idempotency_key(_: Request[Any, Any, Any], exc: InvalidIdempotencyKey) -> Response[Any]:
@@ -147,6 +159,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     TransitionNotAllowed: _conflict,
     InvalidOrder: _invalid_order,
     InvalidCursor: _invalid_cursor,
+    VersionMismatch: _version_mismatch,
+    InvalidPrecondition: _invalid_precondition,
     InvalidIdempotencyKey: _invalid_idempotency_key,
     IdempotencyKeyReused: _idempotency_key_reused,
     IdempotencyKeyInFlight: _idempotency_key_in_flight,

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from litestar import MediaType, Request, Response
 
+from orders_app.api.conditions import etag
 from orders_app.api.schemas import Order
 from orders_app.domain.errors import InvalidIdempotencyKey
 from orders_app.domain.idempotency import StoredResponse
@@ -69,7 +70,9 @@ async def write_once(
     status = request.route_handler.status_code
 
     def render(order: DomainOrder) -> StoredResponse:
-        return StoredResponse(status, msgspec.json.encode(Order.from_domain(order)))
+        return StoredResponse(
+            status, msgspec.json.encode(Order.from_domain(order)), (("ETag", etag(order.version)),)
+        )
 
     policy: KeyPolicy = request.app.state.idempotency
     answer = await write_order_once(uow, request.user, keyed, write, render, policy, events)

@@ -11,10 +11,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from orders_app.api.auth import BearerAuthentication
+from orders_app.api.conditions import etag, expected_version, none_match
 from orders_app.api.idempotency import idempotency_key, write_once
 from orders_app.api.schemas import CreateOrder, Order, OrderList, StrictJson
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.domain.limits import CURSOR_MAX_LENGTH, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN
+from orders_app.domain.orders import Order as DomainOrder
 from orders_app.edge.subject_limit import SubjectConcurrency
 from orders_app.service import orders as use_cases
 from orders_app.service.cursor import decode_cursor, encode_cursor
@@ -72,49 +74,60 @@ class OrdersController(Controller):
         request: AuthenticatedRequest,
         uow: UnitOfWork,
         data: JSONBody[CreateOrder],
-    ) -> Order | Response[bytes]:
+    ) -> Response[Order] | Response[bytes]:
         key = idempotency_key(request)
         if key is not None:
             placing = use_cases.placing(request.user, data.domain_items())
             return await write_once(request, uow, key, placing, _events(request))
         order = await use_cases.place_order(uow, request.user, data.domain_items(), _events(request))
-        return Order.from_domain(order)
+        return _one(order, status=201)
 
     @get(ORDER_PATH, operation_id="getOrder")
-    async def get_order(self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId) -> Order:
-        return Order.from_domain(await use_cases.get_order(uow, request.user, order_id))
+    async def get_order(
+        self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId
+    ) -> Response[Order] | Response[None]:
+        order = await use_cases.get_order(uow, request.user, order_id)
+        if none_match(request, order.version):
+            return Response(None, status_code=304, headers={"ETag": etag(order.version)})
+        return _one(order)
 
     @put(ORDER_PATH, operation_id="updateOrder")
     async def update_order(
         self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId, data: JSONBody[CreateOrder]
-    ) -> Order:
-        order = await use_cases.update_order(uow, request.user, order_id, data.domain_items())
-        return Order.from_domain(order)
+    ) -> Response[Order]:
+        expected = expected_version(request)
+        return _one(await use_cases.update_order(uow, request.user, order_id, data.domain_items(), expected))
 
     @delete(ORDER_PATH, operation_id="deleteOrder", status_code=204)
     async def delete_order(self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId) -> None:
-        await use_cases.delete_order(uow, request.user, order_id)
+        await use_cases.delete_order(uow, request.user, order_id, expected_version(request))
 
     @post(f"{ORDER_PATH}/pay", operation_id="payOrder", status_code=200)
     async def pay_order(
         self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId
-    ) -> Order | Response[bytes]:
+    ) -> Response[Order] | Response[bytes]:
+        expected = expected_version(request)
         key = idempotency_key(request)
         if key is not None:
-            return await write_once(
-                request, uow, key, use_cases.paying(request.user, order_id), _events(request)
-            )
-        return Order.from_domain(await use_cases.pay_order(uow, request.user, order_id, _events(request)))
+            paying = use_cases.paying(request.user, order_id, expected)
+            return await write_once(request, uow, key, paying, _events(request))
+        return _one(await use_cases.pay_order(uow, request.user, order_id, _events(request), expected))
 
     @post(f"{ORDER_PATH}/cancel", operation_id="cancelOrder", status_code=200)
     async def cancel_order(
         self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId
-    ) -> Order | Response[bytes]:
+    ) -> Response[Order] | Response[bytes]:
+        expected = expected_version(request)
         key = idempotency_key(request)
         if key is not None:
-            cancelling = use_cases.cancelling(request.user, order_id)
+            cancelling = use_cases.cancelling(request.user, order_id, expected)
             return await write_once(request, uow, key, cancelling, _events(request))
-        return Order.from_domain(await use_cases.cancel_order(uow, request.user, order_id, _events(request)))
+        return _one(await use_cases.cancel_order(uow, request.user, order_id, _events(request), expected))
+
+
+def _one(order: DomainOrder, status: int = 200) -> Response[Order]:
+    """One order on the wire, with its version as the ETag."""
+    return Response(Order.from_domain(order), status_code=status, headers={"ETag": etag(order.version)})
 
 
 def _events(request: AuthenticatedRequest) -> OrderEvents:

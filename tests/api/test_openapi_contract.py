@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -16,11 +17,12 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from orders_app.api.conditions import expected_version
 from orders_app.api.docs import ASSETS_PATH, DOCS_PATH
 from orders_app.api.idempotency import parse_key
 from orders_app.api.schemas import CreateOrder, Health, Order, OrderList
 from orders_app.domain import limits
-from orders_app.domain.errors import InvalidIdempotencyKey
+from orders_app.domain.errors import InvalidIdempotencyKey, InvalidPrecondition
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = yaml.safe_load((REPO / "oas.yaml").read_text())
@@ -222,3 +224,52 @@ def test_the_documented_key_pattern_accepts_exactly_what_the_server_accepts(raw:
 @given(st.text(KEY_ALPHABET, max_size=12) | st.builds(lambda s: f'"{s}"', st.text(KEY_ALPHABET, max_size=12)))
 def test_the_documented_key_pattern_and_the_parser_agree_on_any_value(raw: str) -> None:
     assert _documented(raw) == _accepted(raw), raw
+
+
+CONDITION_PATTERN = re.compile(CONTRACT["components"]["parameters"]["IfMatch"]["schema"]["pattern"])
+CONDITION_ALPHABET = st.sampled_from([" ", "\t", ",", '"', "W/", "W", "/", "*", "3", "a"])
+
+
+def _condition_accepted(raw: str) -> bool:
+    request = SimpleNamespace(scope={"headers": [(b"if-match", raw.strip(" \t").encode())]})
+    try:
+        expected_version(request)  # type: ignore[arg-type]
+    except InvalidPrecondition:
+        return False
+    return True
+
+
+@given(st.lists(CONDITION_ALPHABET, max_size=14).map("".join))
+def test_the_documented_condition_pattern_and_the_parser_agree_on_any_value(raw: str) -> None:
+    documented = CONDITION_PATTERN.fullmatch(raw.strip(" \t")) is not None
+    assert documented == _condition_accepted(raw), raw
+
+
+def test_both_condition_headers_share_one_documented_rule() -> None:
+    parameters = CONTRACT["components"]["parameters"]
+    assert parameters["IfMatch"]["schema"] == parameters["IfNoneMatch"]["schema"]
+
+
+def test_the_conditions_are_documented_exactly_where_they_apply() -> None:
+    def using(name: str) -> set[tuple[str, str]]:
+        reference = {"$ref": f"#/components/parameters/{name}"}
+        return {
+            (path, method)
+            for path, item in CONTRACT["paths"].items()
+            for method, operation in item.items()
+            if method != "parameters" and reference in operation.get("parameters", [])
+        }
+
+    one = "/orders/{order_id}"
+    assert using("IfNoneMatch") == {(one, "get")}
+    assert using("IfMatch") == {
+        (one, "put"),
+        (one, "delete"),
+        (f"{one}/pay", "post"),
+        (f"{one}/cancel", "post"),
+    }
+    for path, method in using("IfMatch"):
+        assert {"400", "412"} <= CONTRACT["paths"][path][method]["responses"].keys(), f"{method} {path}"
+    for path, method in {*using("IfMatch") - {(one, "delete")}, (one, "get"), ("/orders", "post")}:
+        [success] = [code for code in CONTRACT["paths"][path][method]["responses"] if code.startswith("2")]
+        assert "ETag" in CONTRACT["paths"][path][method]["responses"][success]["headers"], f"{method} {path}"
