@@ -53,11 +53,13 @@ _INSTALL_POSTGRESQL = (
     """,
 )
 
+# orders before order_items, the order in which the app's writes lock them: the other order deadlocks
+# with a write that holds its order's row and waits to read the items.
 _REMOVE_POSTGRESQL = (
-    "DROP TRIGGER order_items_advance_order_version ON order_items",
-    "DROP FUNCTION order_items_advance_order_version()",
     "DROP TRIGGER orders_advance_version ON orders",
     "DROP FUNCTION orders_advance_version()",
+    "DROP TRIGGER order_items_advance_order_version ON order_items",
+    "DROP FUNCTION order_items_advance_order_version()",
 )
 
 
