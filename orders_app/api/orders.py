@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -16,10 +17,12 @@ from orders_app.api.idempotency import idempotency_key, write_once
 from orders_app.api.schemas import CreateOrder, Order, OrderList, StrictJson
 from orders_app.db.unit_of_work import SqlUnitOfWork
 from orders_app.domain.limits import CURSOR_MAX_LENGTH, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN
+from orders_app.domain.orders import ExpectedVersion
 from orders_app.domain.orders import Order as DomainOrder
 from orders_app.edge.subject_limit import SubjectConcurrency
 from orders_app.service import orders as use_cases
 from orders_app.service.cursor import decode_cursor, encode_cursor
+from orders_app.service.orders import OrderWrite
 from orders_app.service.ports import OrderEvents
 
 # BearerAuthentication has put the verified token's subject here; the handlers read it as the orders' owner.
@@ -106,23 +109,27 @@ class OrdersController(Controller):
     async def pay_order(
         self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId
     ) -> Response[Order] | Response[bytes]:
-        expected = expected_version(request)
-        key = idempotency_key(request)
-        if key is not None:
-            paying = use_cases.paying(request.user, order_id, expected)
-            return await write_once(request, uow, key, paying, _events(request))
-        return _one(await use_cases.pay_order(uow, request.user, order_id, _events(request), expected))
+        return await _status_change(request, uow, use_cases.paying, order_id)
 
     @post(f"{ORDER_PATH}/cancel", operation_id="cancelOrder", status_code=200)
     async def cancel_order(
         self, request: AuthenticatedRequest, uow: UnitOfWork, order_id: OrderId
     ) -> Response[Order] | Response[bytes]:
-        expected = expected_version(request)
-        key = idempotency_key(request)
-        if key is not None:
-            cancelling = use_cases.cancelling(request.user, order_id, expected)
-            return await write_once(request, uow, key, cancelling, _events(request))
-        return _one(await use_cases.cancel_order(uow, request.user, order_id, _events(request), expected))
+        return await _status_change(request, uow, use_cases.cancelling, order_id)
+
+
+StatusChange = Callable[[str, UUID, ExpectedVersion | None], OrderWrite]
+
+
+async def _status_change(
+    request: AuthenticatedRequest, uow: SqlUnitOfWork, change: StatusChange, order_id: UUID
+) -> Response[Order] | Response[bytes]:
+    """Pay or cancel: conditional on If-Match when sent, run once per Idempotency-Key when sent."""
+    write = change(request.user, order_id, expected_version(request))
+    key = idempotency_key(request)
+    if key is not None:
+        return await write_once(request, uow, key, write, _events(request))
+    return _one(await use_cases.write_order(uow, write, _events(request)))
 
 
 def _one(order: DomainOrder, status: int = 200) -> Response[Order]:

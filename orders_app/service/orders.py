@@ -108,26 +108,6 @@ async def update_order(
     return await write_order(uow, _changing(owner, order_id, replace, expected, items_changed=True))
 
 
-async def pay_order(
-    uow: UnitOfWork,
-    owner: str,
-    order_id: uuid.UUID,
-    events: OrderEvents = NO_EVENTS,
-    expected: ExpectedVersion | None = None,
-) -> Order:
-    return await write_order(uow, paying(owner, order_id, expected), events)
-
-
-async def cancel_order(
-    uow: UnitOfWork,
-    owner: str,
-    order_id: uuid.UUID,
-    events: OrderEvents = NO_EVENTS,
-    expected: ExpectedVersion | None = None,
-) -> Order:
-    return await write_order(uow, cancelling(owner, order_id, expected), events)
-
-
 async def delete_order(
     uow: UnitOfWork, owner: str, order_id: uuid.UUID, expected: ExpectedVersion | None = None
 ) -> None:

@@ -179,8 +179,8 @@ async def test_a_missing_or_foreign_order_is_not_found(owner: str) -> None:
 @pytest.mark.parametrize(
     "use_case",
     [
-        lambda uow, order_id: use_cases.pay_order(uow, "alice", order_id),
-        lambda uow, order_id: use_cases.cancel_order(uow, "alice", order_id),
+        lambda uow, order_id: use_cases.write_order(uow, use_cases.paying("alice", order_id)),
+        lambda uow, order_id: use_cases.write_order(uow, use_cases.cancelling("alice", order_id)),
         lambda uow, order_id: use_cases.update_order(uow, "alice", order_id, [MOCHA]),
         lambda uow, order_id: use_cases.delete_order(uow, "alice", order_id),
     ],
@@ -245,7 +245,7 @@ async def test_listing_filters_by_cancelled() -> None:
 async def test_paying_commits_the_new_status_under_a_lock() -> None:
     order = _placed()
     uow = _uow_with(order)
-    paid = await use_cases.pay_order(uow, "alice", order.id)
+    paid = await use_cases.write_order(uow, use_cases.paying("alice", order.id))
 
     assert paid.status is Status.PAID
     assert uow.committed[order.id].status is Status.PAID
@@ -257,7 +257,7 @@ async def test_paying_commits_the_new_status_under_a_lock() -> None:
 async def test_cancelling_commits_from_every_cancellable_status(status: Status) -> None:
     order = _placed(status=status)
     uow = _uow_with(order)
-    cancelled = await use_cases.cancel_order(uow, "alice", order.id)
+    cancelled = await use_cases.write_order(uow, use_cases.cancelling("alice", order.id))
     assert cancelled.status is Status.CANCELLED
     assert uow.committed[order.id].status is Status.CANCELLED
     assert uow.commits == 1
@@ -309,8 +309,8 @@ async def test_an_illegal_transition_leaves_the_order_unchanged_and_commits_noth
     order = _placed(status=status)
     uow = _uow_with(order)
     calls = {
-        "pay": lambda: use_cases.pay_order(uow, "alice", order.id),
-        "cancel": lambda: use_cases.cancel_order(uow, "alice", order.id),
+        "pay": lambda: use_cases.write_order(uow, use_cases.paying("alice", order.id)),
+        "cancel": lambda: use_cases.write_order(uow, use_cases.cancelling("alice", order.id)),
         "update": lambda: use_cases.update_order(uow, "alice", order.id, [MOCHA]),
     }
     with pytest.raises(TransitionNotAllowed) as refused:
