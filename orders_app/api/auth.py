@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from litestar import Litestar
-from litestar.enums import ScopeType
 from litestar.exceptions import ClientException
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import HTTPScope, Receive, Send
 
 from orders_app.auth.authenticator import Authenticator
 from orders_app.auth.failures import DESCRIPTIONS, TOO_LARGE, InvalidToken
+from orders_app.edge.http_layer import HttpLayer
 from orders_app.observability.sink import MetricsSink
 
 # An RS256 JWT with the usual claims is under 1 KiB; anything past this is refused before any base64,
@@ -19,7 +19,7 @@ MAX_AUTHORIZATION_BYTES = 8192
 DUPLICATE_AUTHORIZATION = "the request carries more than one Authorization header"
 
 
-class BearerAuthentication:
+class BearerAuthentication(HttpLayer):
     """Litestar middleware for the orders routes: the verified token's subject goes to scope["user"].
 
     It runs after routing and before Litestar parses parameters or the body, so an unauthenticated
@@ -29,13 +29,7 @@ class BearerAuthentication:
     than remembering a verified token.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         state = Litestar.from_scope(scope).state
         authenticator: Authenticator = state.authenticator
         try:

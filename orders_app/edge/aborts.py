@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
+from litestar.types import HTTPScope, Receive, ReceiveMessage, Send
+
+from orders_app.edge.http_layer import HttpLayer
 
 
 class ClientDisconnected(Exception):
     """The client closed the connection before its request body was complete (not our fault)."""
 
 
-class ClientAborts:
+class ClientAborts(HttpLayer):
     """Turns a disconnect in the middle of a request body into ClientDisconnected.
 
     Litestar reports it as an internal server error (500, logged at ERROR), so anyone could flood the
@@ -18,13 +19,7 @@ class ClientAborts:
     client-closed status, without an ERROR line. Disconnects after the body pass through unchanged.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         body_complete = False
 
         async def receive_or_raise() -> ReceiveMessage:

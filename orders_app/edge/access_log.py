@@ -11,9 +11,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Send
 
+from orders_app.edge.http_layer import HttpLayer
 from orders_app.edge.request_ids import REQUEST_ID_KEY, RequestIds, request_id_from
 from orders_app.edge.scope import CLIENT_CLOSED_STATUS, SERVER_STATUS_KEY
 from orders_app.observability.log_lines import Render, json_line, timestamp
@@ -24,7 +24,7 @@ from orders_app.observability.trace import trace_id_from
 ACCESS_LOGGER = "orders_app.access"
 
 
-class AccessLog:
+class AccessLog(HttpLayer):
     """One line per HTTP request, written after the response has been sent, in the format of every line.
 
     The line carries method, path (without the query string: it is client input of unbounded size
@@ -37,15 +37,12 @@ class AccessLog:
     """
 
     def __init__(self, app: ASGIApp, write: Callable[[bytes], object], render: Render = json_line) -> None:
-        self._app = app
+        super().__init__(app)
         self._write = write
         self._render = render
         self._new_id = RequestIds()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request_id = request_id_from(scope["headers"], self._new_id)
         trace_id = trace_id_from(scope["headers"])

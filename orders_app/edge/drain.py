@@ -22,8 +22,9 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Send
+
+from orders_app.edge.http_layer import HttpLayer
 
 logger = logging.getLogger("orders_app.shutdown")
 
@@ -111,18 +112,15 @@ class ShutdownDrain:
             handler(sig, frame)
 
 
-class DrainingConnections:
+class DrainingConnections(HttpLayer):
     """Once the drain has begun, each response carries `Connection: close`: uvicorn then closes the
     connection after it (both parsers honour the application's header), so clients reconnect elsewhere."""
 
     def __init__(self, app: ASGIApp, drain: ShutdownDrain) -> None:
-        self._app = app
+        super().__init__(app)
         self._drain = drain
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         drain = self._drain
 
         async def send_closing(message: Message) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Receive, Send
 
+from orders_app.edge.http_layer import HttpLayer
 from orders_app.edge.overload import OVERLOADED, overloaded_response, send_overloaded
 from orders_app.observability.sink import NO_METRICS, MetricsSink
 
 
-class ConcurrencyLimit:
+class ConcurrencyLimit(HttpLayer):
     """Answers 503 at once, as JSON with Retry-After, while `limit` requests are already in flight.
 
     Shedding load at the door keeps latency bounded for the requests that are admitted: without it an
@@ -28,7 +28,7 @@ class ConcurrencyLimit:
         retry_after_seconds: int = 1,
         metrics: MetricsSink = NO_METRICS,
     ) -> None:
-        self._app = app
+        super().__init__(app)
         self._metrics = metrics
         self._limit = limit
         self._exempt_prefixes = exempt_prefixes
@@ -36,8 +36,8 @@ class ConcurrencyLimit:
         # One event loop per process: plain integer arithmetic between awaits needs no lock.
         self.in_flight = 0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["path"].startswith(self._exempt_prefixes):
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith(self._exempt_prefixes):
             await self._app(scope, receive, send)
             return
         if self.in_flight >= self._limit:

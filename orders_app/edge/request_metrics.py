@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Send
 
+from orders_app.edge.http_layer import HttpLayer
 from orders_app.edge.scope import SERVER_STATUS_KEY
 from orders_app.observability.sink import MetricsSink
 
@@ -26,7 +26,7 @@ def shed_by_status(metrics: MetricsSink, status: int) -> None:
         metrics.shed(limit)
 
 
-class RequestMetrics:
+class RequestMetrics(HttpLayer):
     """Counts and times every HTTP request, matched or not, by method, route template and status class.
 
     A pure-ASGI layer around the whole app, for the reason the access log is one: Litestar's own
@@ -36,13 +36,10 @@ class RequestMetrics:
     """
 
     def __init__(self, app: ASGIApp, metrics: MetricsSink) -> None:
-        self._app = app
+        super().__init__(app)
         self._metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 0
 

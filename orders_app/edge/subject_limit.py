@@ -7,9 +7,9 @@ subject from scope["user"] and the app's SubjectLimit from its state (none when 
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import HTTPScope, Receive, Send
 
+from orders_app.edge.http_layer import HttpLayer
 from orders_app.edge.overload import SUBJECT_OVERLOADED, overloaded_response, send_overloaded
 from orders_app.observability.sink import NO_METRICS, MetricsSink
 
@@ -45,16 +45,11 @@ class SubjectLimit:
             del self.in_flight[subject]
 
 
-class SubjectConcurrency:
+class SubjectConcurrency(HttpLayer):
     """Litestar middleware: refuses a subject's request past its share, admits and counts it otherwise."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit: SubjectLimit | None = None
-        if scope["type"] == ScopeType.HTTP:
-            limit = Litestar.from_scope(scope).state.get(SUBJECT_LIMIT_STATE)
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
+        limit: SubjectLimit | None = Litestar.from_scope(scope).state.get(SUBJECT_LIMIT_STATE)
         if limit is None:
             await self._app(scope, receive, send)
             return
