@@ -34,13 +34,11 @@ def create_app() -> Litestar:
 
 
 def main() -> None:
-    from orders_app.cli import run_server
+    from orders_app.cli import add_listener_arguments, run_server
     from orders_app.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m bench.hello")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--workers", type=int, default=1)
+    add_listener_arguments(parser, port=8081)
     args = parser.parse_args()
     # The same root logging set-up, server options and stop behaviour as `orders-app serve` (a clean
     # stop exits 0; the runner checks exit statuses).

@@ -216,14 +216,19 @@ def token(args: argparse.Namespace) -> None:
     )
 
 
+def add_listener_arguments(parser: argparse.ArgumentParser, port: int) -> None:
+    """--host, --port and --workers, the arguments of run_server; the benchmark's bare app takes them too."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument("--workers", type=int, default=1)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orders-app", description="CoffeeMesh Orders service")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve_cmd = commands.add_parser("serve", help="run the HTTP API (migrates first unless told not to)")
-    serve_cmd.add_argument("--host", default="127.0.0.1")
-    serve_cmd.add_argument("--port", type=int, default=8080)
-    serve_cmd.add_argument("--workers", type=int, default=1)
+    add_listener_arguments(serve_cmd, port=8080)
     serve_cmd.set_defaults(handler=serve)
 
     migrate_cmd = commands.add_parser("migrate", help="upgrade the database schema to the newest revision")
