@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import SCENARIOS
+from bench.meta import set_up_in_words
+from bench.plotting import save_figure
 
 SHORT_LABELS = {
     "S0": "S0\nbare /hello",
@@ -59,11 +61,5 @@ def draw_chart(report: dict[str, Any], path: Path) -> None:
     for axes in (left, right):
         axes.grid(axis="y", alpha=0.3)
     meta = report["meta"]
-    figure.suptitle(
-        f"orders-app vs a bare Litestar endpoint (S0): {meta['workers']} worker, {meta['connections']} "
-        f"connections, {meta['loop']}/{meta['http']}, {meta['cpus']} CPUs shared with wrk, {meta['date']}",
-        fontsize=9,
-    )
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    title = f"orders-app vs a bare Litestar endpoint (S0): {set_up_in_words(meta)}, {meta['date']}"
+    save_figure(figure, title, path)

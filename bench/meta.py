@@ -62,3 +62,11 @@ def describe_run(options: Options, wrk_version: str, served: ServingEnvironment)
         # The machine is shared: its load when the run started (1, 5, 15 minutes).
         "loadavg_start": os.getloadavg(),
     }
+
+
+def set_up_in_words(meta: dict[str, Any]) -> str:
+    """The serving set-up of a `meta`, as every report and chart states it beside its figures."""
+    return (
+        f"{meta['cpus']} CPUs shared with wrk, {meta['loop']}/{meta['http']}, {meta['workers']} worker, "
+        f"{meta['connections']} connections"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.config import PEER_TARGET, SCENARIOS
+from bench.meta import set_up_in_words
 
 
 def problems(report: dict[str, Any]) -> list[str]:
@@ -149,8 +150,7 @@ def markdown(report: dict[str, Any]) -> str:
     """The tables of docs/bench.md, one per backend, from a results.json report."""
     meta = report["meta"]
     lines = [
-        f"Run {meta['date']} at {meta['commit']}: {meta['cpus']} CPUs shared with wrk, {meta['loop']}/"
-        f"{meta['http']}, {meta['workers']} worker, {meta['connections']} connections, "
+        f"Run {meta['date']} at {meta['commit']}: {set_up_in_words(meta)}, "
         f"{meta['runs']} runs of {meta['duration_s']:g} s after {meta['warmup_s']:g} s warm-up; medians.",
         "",
     ]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.meta import set_up_in_words
+from bench.plotting import save_figure
+
 
 def draw_soak_chart(report: dict[str, Any], path: Path) -> None:
     import matplotlib
@@ -42,11 +45,5 @@ def draw_soak_chart(report: dict[str, Any], path: Path) -> None:
     for subplot in (latency, rate):
         subplot.set_xlabel("minute")
     meta = report["meta"]
-    figure.suptitle(
-        f"orders-app soak: S4 paced at half its measured peak, {meta['workers']} worker, "
-        f"{meta['connections']} connections, {meta['cpus']} CPUs shared with wrk, {meta['date']}",
-        fontsize=9,
-    )
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    title = f"orders-app soak: S4 paced at half its measured peak, {set_up_in_words(meta)}, {meta['date']}"
+    save_figure(figure, title, path)

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.meta import set_up_in_words
+
 
 def failed_goals(report: dict[str, Any]) -> list[str]:
     found = []
@@ -28,8 +30,7 @@ def markdown(report: dict[str, Any]) -> str:
     """One table per backend, a row per minute, as docs/bench.md shows it."""
     meta = report["meta"]
     lines = [
-        f"Soak {meta['date']} at {meta['commit']}: {meta['cpus']} CPUs shared with wrk, {meta['loop']}/"
-        f"{meta['http']}, {meta['workers']} worker, {meta['connections']} connections; load average "
+        f"Soak {meta['date']} at {meta['commit']}: {set_up_in_words(meta)}; load average "
         f"{_load(meta['loadavg_start'])} at the start, {_load(meta.get('loadavg_end'))} at the end.",
         "",
     ]
