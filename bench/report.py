@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from bench.config import PEER_TARGET, SCENARIOS
-from bench.meta import set_up_in_words
+from bench.markdown_page import markdown_page
 
 
 def problems(report: dict[str, Any]) -> list[str]:
@@ -149,37 +150,37 @@ def markdown_against(result: dict[str, Any], other: str, heading: str) -> list[s
 def markdown(report: dict[str, Any]) -> str:
     """The tables of docs/bench.md, one per backend, from a results.json report."""
     meta = report["meta"]
+    runs = f", {meta['runs']} runs of {meta['duration_s']:g} s after {meta['warmup_s']:g} s warm-up; medians."
+    return markdown_page("Run", runs, report, partial(_markdown_backend, headings(report)))
+
+
+def _markdown_backend(
+    headings: dict[str, tuple[str, str]], backend: str, result: dict[str, Any]
+) -> list[str]:
     lines = [
-        f"Run {meta['date']} at {meta['commit']}: {set_up_in_words(meta)}, "
-        f"{meta['runs']} runs of {meta['duration_s']:g} s after {meta['warmup_s']:g} s warm-up; medians.",
+        f"**{backend}**",
         "",
+        "| scenario | req/s | of S0 | p50 ms | p99 ms | non-2xx | 409 | errors | CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for backend, result in report["backends"].items():
-        lines += [
-            f"**{backend}**",
-            "",
-            "| scenario | req/s | of S0 | p50 ms | p99 ms | non-2xx | 409 | errors | CPU ms/req |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for name, summary in result["scenarios"].items():
-            lines.append(
-                f"| {name} {SCENARIOS[name][1]} | {summary['rps']:.0f} | "
-                f"{_share(summary.get('ratio'))} | {summary['p50_ms']:.1f} | "
-                f"{summary['p99_ms']:.1f} | {summary['non_2xx']} | {summary['conflicts_409']} | "
-                f"{summary['errors']} | {summary['cpu_ms_per_request']:.2f} |"
-            )
-        lines += ["", f"Peak RSS of the app server: {result['peak_rss_mb']:.1f} MB."]
-        for other, (_, heading) in headings(report).items():
-            if f"against_{other}" in result:
-                lines += markdown_against(result, other, heading)
-        if "scaling" in result:
-            scaling = result["scaling"]
-            peaks = ", ".join(f"{mb:.0f}" for mb in scaling["peak_rss_mb_per_worker"])
-            lines.append(
-                f"S2 with {scaling['workers']} workers: {scaling['rps']:.0f} req/s, "
-                f"x{scaling['speedup']:.2f} of one worker (p50 {scaling['p50_ms']:.1f} ms, "
-                f"p99 {scaling['p99_ms']:.1f} ms; peak RSS of the supervisor, its helper and the "
-                f"workers {peaks} MB)."
-            )
-        lines.append("")
-    return "\n".join(lines)
+    for name, summary in result["scenarios"].items():
+        lines.append(
+            f"| {name} {SCENARIOS[name][1]} | {summary['rps']:.0f} | "
+            f"{_share(summary.get('ratio'))} | {summary['p50_ms']:.1f} | "
+            f"{summary['p99_ms']:.1f} | {summary['non_2xx']} | {summary['conflicts_409']} | "
+            f"{summary['errors']} | {summary['cpu_ms_per_request']:.2f} |"
+        )
+    lines += ["", f"Peak RSS of the app server: {result['peak_rss_mb']:.1f} MB."]
+    for other, (_, heading) in headings.items():
+        if f"against_{other}" in result:
+            lines += markdown_against(result, other, heading)
+    if "scaling" in result:
+        scaling = result["scaling"]
+        peaks = ", ".join(f"{mb:.0f}" for mb in scaling["peak_rss_mb_per_worker"])
+        lines.append(
+            f"S2 with {scaling['workers']} workers: {scaling['rps']:.0f} req/s, "
+            f"x{scaling['speedup']:.2f} of one worker (p50 {scaling['p50_ms']:.1f} ms, "
+            f"p99 {scaling['p99_ms']:.1f} ms; peak RSS of the supervisor, its helper and the "
+            f"workers {peaks} MB)."
+        )
+    return lines

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.meta import set_up_in_words
+from bench.markdown_page import markdown_page
 
 
 def failed_goals(report: dict[str, Any]) -> list[str]:
@@ -29,37 +29,33 @@ def print_goals(report: dict[str, Any]) -> None:
 def markdown(report: dict[str, Any]) -> str:
     """One table per backend, a row per minute, as docs/bench.md shows it."""
     meta = report["meta"]
+    load = (
+        f"; load average {_load(meta['loadavg_start'])} at the start, "
+        f"{_load(meta.get('loadavg_end'))} at the end."
+    )
+    return markdown_page("Soak", load, report, _markdown_backend)
+
+
+def _markdown_backend(backend: str, result: dict[str, Any]) -> list[str]:
     lines = [
-        f"Soak {meta['date']} at {meta['commit']}: {set_up_in_words(meta)}; load average "
-        f"{_load(meta['loadavg_start'])} at the start, {_load(meta.get('loadavg_end'))} at the end.",
+        f"**{backend}**: peak {result['peak']['rps']:.0f} req/s, paced at {result['target_rps']:.0f} req/s.",
         "",
+        "| minute | req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | open fds | pool in use (max / mean) "
+        "| 409 | non-2xx | errors |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for backend, result in report["backends"].items():
-        lines += [
-            f"**{backend}**: peak {result['peak']['rps']:.0f} req/s, "
-            f"paced at {result['target_rps']:.0f} req/s.",
-            "",
-            "| minute | req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | open fds | pool in use (max / mean) "
-            "| 409 | non-2xx | errors |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for m in result["minutes"]:
-            pool = (
-                ""
-                if m["pool_in_use_max"] is None
-                else f"{m['pool_in_use_max']} / {m['pool_in_use_mean']:.1f}"
-            )
-            lines.append(
-                f"| {m['minute']} | {m['rps']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
-                f"{m.get('cpu_ms_per_request') or 0:.2f} | {m['rss_mb']:.1f} | "
-                f"{m['fds_max']} | {pool} | {m['conflicts_409']} | {m['non_2xx']} | {m['errors']} |"
-            )
-        lines.append("")
-        lines += [
-            f"- {'pass' if g['passed'] else '**FAIL**'}: {g['name']}: {g['detail']}" for g in result["goals"]
-        ]
-        lines.append("")
-    return "\n".join(lines)
+    for m in result["minutes"]:
+        pool = "" if m["pool_in_use_max"] is None else f"{m['pool_in_use_max']} / {m['pool_in_use_mean']:.1f}"
+        lines.append(
+            f"| {m['minute']} | {m['rps']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
+            f"{m.get('cpu_ms_per_request') or 0:.2f} | {m['rss_mb']:.1f} | "
+            f"{m['fds_max']} | {pool} | {m['conflicts_409']} | {m['non_2xx']} | {m['errors']} |"
+        )
+    lines.append("")
+    lines += [
+        f"- {'pass' if g['passed'] else '**FAIL**'}: {g['name']}: {g['detail']}" for g in result["goals"]
+    ]
+    return lines
 
 
 def _load(loadavg: list[float] | None) -> str:
