@@ -8,12 +8,13 @@
 --
 -- Each request takes the next token of the pool in turn (distinct jti: each is verified in full once,
 -- then served from the app's verified-token cache, docs/bench.md) and GET/pay/cancel pick a random
--- seeded order. Responses are counted by status in each thread and summed in done(); the last line
--- printed is one JSON object for the runner (bench/wrk.py).
+-- seeded order. Responses are counted by status in each thread and summed in done() (wrk_statuses.lua);
+-- the last line printed is one JSON object for the runner (bench/wrk.py).
+
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local statuses = dofile(here .. "wrk_statuses.lua")
 
 local scenario, readers, writers, ids
--- Global, not local: done() reads it back from each thread with thread:get("counts").
-counts = {}
 local next_token = 0
 
 local json_headers = { ["Content-Type"] = "application/json" }
@@ -80,12 +81,8 @@ local builders = {
   end,
 }
 
-local threads = {}
-
-function setup(thread)
-  thread:set("id", #threads + 1)
-  table.insert(threads, thread)
-end
+setup = statuses.setup
+response = statuses.count
 
 function init(args)
   scenario = args[1]
@@ -100,23 +97,7 @@ function init(args)
   end
 end
 
-function response(status, headers, body)
-  counts[status] = (counts[status] or 0) + 1
-end
-
 function done(summary, latency, requests)
-  local by_status = {}
-  for _, thread in ipairs(threads) do
-    -- Each thread runs its own Lua state; read its counters back through the thread proxy.
-    local c = thread:get("counts")
-    for status, n in pairs(c) do
-      by_status[status] = (by_status[status] or 0) + n
-    end
-  end
-  local parts = {}
-  for status, n in pairs(by_status) do
-    table.insert(parts, string.format('"%d": %d', status, n))
-  end
   local e = summary.errors
   io.write(string.format(
     '{"requests": %d, "duration_us": %d, "bytes": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, '
@@ -124,6 +105,6 @@ function done(summary, latency, requests)
       .. '"statuses": {%s}}\n',
     summary.requests, summary.duration, summary.bytes,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    e.connect, e.read, e.write, e.timeout, e.status, table.concat(parts, ", ")
+    e.connect, e.read, e.write, e.timeout, e.status, statuses.json()
   ))
 end

@@ -4,23 +4,21 @@
 --   DATA_FILE     Lua file defining `rolling_token` (a bearer token) and `rolling_ids` (that user's orders)
 --   CREATED_FILE  where done() writes the id of every order whose POST got a 201, one per line
 --
--- The last line printed is one JSON object: requests, socket errors by kind, and responses by status.
+-- The last line printed is one JSON object: requests, socket errors by kind, and responses by status
+-- (counted as the benchmark's scripts count them, bench/wrk_statuses.lua).
+
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local statuses = dofile(here .. "../../bench/wrk_statuses.lua")
 
 local token, ids
 local sent = 0
 -- Globals, not locals: done() runs in wrk's main Lua state and reads them back with thread:get().
-counts = {}
 created = {}
 created_file = nil
 
 local post_body = '{"order":[{"product":"latte","size":"small","quantity":1}]}'
 
-local threads = {}
-
-function setup(thread)
-  thread:set("id", #threads + 1)
-  table.insert(threads, thread)
-end
+setup = statuses.setup
 
 function init(args)
   dofile(args[1])
@@ -39,7 +37,7 @@ function request()
 end
 
 function response(status, headers, body)
-  counts[status] = (counts[status] or 0) + 1
+  statuses.count(status)
   if status == 201 then
     local order_id = body:match('"id"%s*:%s*"([^"]+)"')
     if order_id then
@@ -49,27 +47,20 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local by_status, ids_out = {}, {}
-  for _, thread in ipairs(threads) do
-    for status, n in pairs(thread:get("counts")) do
-      by_status[status] = (by_status[status] or 0) + n
-    end
+  local ids_out = {}
+  for _, thread in ipairs(statuses.threads) do
     for _, order_id in ipairs(thread:get("created")) do
       table.insert(ids_out, order_id)
     end
   end
-  local out = assert(io.open(threads[1]:get("created_file"), "w"))
+  local out = assert(io.open(statuses.threads[1]:get("created_file"), "w"))
   out:write(table.concat(ids_out, "\n"))
   out:close()
-  local parts = {}
-  for status, n in pairs(by_status) do
-    table.insert(parts, string.format('"%d": %d', status, n))
-  end
   local e = summary.errors
   io.write(string.format(
     '{"requests": %d, "duration_us": %d, "p99_us": %d, "max_us": %d, '
       .. '"errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, "statuses": {%s}}\n',
     summary.requests, summary.duration, latency:percentile(99), latency.max,
-    e.connect, e.read, e.write, e.timeout, table.concat(parts, ", ")
+    e.connect, e.read, e.write, e.timeout, statuses.json()
   ))
 end
