@@ -56,6 +56,17 @@ async def jwks_app(backend: Backend, keys: KeyPair, url: str, **overrides: Any) 
         yield client
 
 
+@asynccontextmanager
+async def app_that_fetched_k1(
+    backend: Backend, keys: KeyPair, jwks: JwksServer, cooldown: float
+) -> AsyncIterator[Any]:
+    """An app whose provider publishes k1 and that has verified a k1 token: one fetch, its cooldown begun."""
+    jwks.publish(jwk(keys, "k1"))
+    async with jwks_app(backend, keys, jwks.url, jwt_jwks_refresh_cooldown=cooldown) as client:
+        assert (await client.get("/orders", headers=bearer(token(keys, "k1")))).status_code == 200
+        yield client
+
+
 async def test_jwks_key_verifies_and_is_fetched_once(
     backend: Backend, keys: KeyPair, jwks: JwksServer
 ) -> None:
@@ -71,10 +82,7 @@ async def test_rotation_to_a_new_kid_is_picked_up(
     backend: Backend, keys: KeyPair, other_keys: KeyPair, jwks: JwksServer
 ) -> None:
     cooldown = 0.3
-    jwks.publish(jwk(keys, "k1"))
-    async with jwks_app(backend, keys, jwks.url, jwt_jwks_refresh_cooldown=cooldown) as client:
-        assert (await client.get("/orders", headers=bearer(token(keys, "k1")))).status_code == 200
-
+    async with app_that_fetched_k1(backend, keys, jwks, cooldown) as client:
         # The provider rotates: k2 is published, k1 withdrawn.
         jwks.publish(jwk(other_keys, "k2"))
         await asyncio.sleep(cooldown + 0.1)
@@ -92,9 +100,7 @@ async def test_a_new_kid_inside_the_cooldown_is_refused_until_the_cooldown_ends(
     backend: Backend, keys: KeyPair, other_keys: KeyPair, jwks: JwksServer
 ) -> None:
     cooldown = 1.0
-    jwks.publish(jwk(keys, "k1"))
-    async with jwks_app(backend, keys, jwks.url, jwt_jwks_refresh_cooldown=cooldown) as client:
-        assert (await client.get("/orders", headers=bearer(token(keys, "k1")))).status_code == 200
+    async with app_that_fetched_k1(backend, keys, jwks, cooldown) as client:
         jwks.publish(jwk(keys, "k1"), jwk(other_keys, "k2"))
         early = await client.get("/orders", headers=bearer(token(other_keys, "k2")))
         assert jwks.hits == 1
