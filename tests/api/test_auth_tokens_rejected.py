@@ -304,20 +304,18 @@ async def test_wrong_issuer_is_rejected_when_an_issuer_is_configured(
     assert_rejected(response, detail, "invalid_token", token)
 
 
-async def test_the_configured_issuer_is_accepted(
-    issuer_client: AsyncTestClient[Litestar], token_for: TokenMinter
+@pytest.mark.parametrize(
+    "issuer_configured", [True, False], ids=["the-configured-issuer", "any-iss-without-a-configured-issuer"]
+)
+async def test_an_acceptable_iss_is_served(
+    issuer_configured: bool,
+    issuer_client: AsyncTestClient[Litestar],
+    client: AsyncTestClient[Litestar],
+    token_for: TokenMinter,
 ) -> None:
-    response = await issuer_client.get(
-        "/orders", headers={"Authorization": f"Bearer {token_for('alice', issuer=ISSUER)}"}
-    )
-    assert response.status_code == 200, response.text
-
-
-async def test_without_a_configured_issuer_any_iss_is_ignored(
-    client: AsyncTestClient[Litestar], token_for: TokenMinter
-) -> None:
-    response = await client.get(
-        "/orders", headers={"Authorization": f"Bearer {token_for('alice', issuer='https://anyone/')}"}
+    served, iss = (issuer_client, ISSUER) if issuer_configured else (client, "https://anyone/")
+    response = await served.get(
+        "/orders", headers={"Authorization": f"Bearer {token_for('alice', issuer=iss)}"}
     )
     assert response.status_code == 200, response.text
 
