@@ -39,18 +39,25 @@ def clean_env(workdir: Path, **variables: str) -> dict[str, str]:
     return env
 
 
-def serve_and_exit(
-    workdir: Path, env: dict[str, str], command: str = "console-script"
+def orders_app(
+    workdir: Path, env: dict[str, str], *arguments: str, command: str = "console-script"
 ) -> subprocess.CompletedProcess[str]:
-    """Run `serve` expecting it to exit by itself; a process that starts serving is killed on timeout."""
+    """Run an `orders-app` command in `workdir` to its end; one that is still running is killed on timeout."""
     return subprocess.run(
-        [*COMMANDS[command], "serve", "--port", str(free_port())],
+        [*COMMANDS[command], *arguments],
         cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def serve_and_exit(
+    workdir: Path, env: dict[str, str], command: str = "console-script"
+) -> subprocess.CompletedProcess[str]:
+    """Run `serve` expecting it to exit by itself."""
+    return orders_app(workdir, env, "serve", "--port", str(free_port()), command=command)
 
 
 # --- misconfiguration: exit 2 with one line, before a port is bound -----------------------------
@@ -197,15 +204,8 @@ def test_fresh_checkout_serves_with_dev_keys_and_names_the_token_command(tmp_pat
         assert pair.certificate.is_file()
 
         # The command the start-up output names, run where the newcomer runs it.
-        minted = subprocess.run(
-            [str(ORDERS_APP), "token", "--sub", "alice"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        minted = orders_app(tmp_path, env, "token", "--sub", "alice")
+        assert minted.returncode == 0, minted.stderr
         token = minted.stdout.strip()
         with_token = httpx.get(
             f"{base}/orders", headers={"Authorization": f"Bearer {token}"}, trust_env=False
