@@ -21,6 +21,8 @@ from typing import IO
 
 import httpx
 
+from tests.processes import StartedProcess, output_so_far
+
 BACKEND = "app"
 # The 18th column of HAProxy's stats CSV is a server's state: UP, DOWN, or a transition such as "UP 1/2".
 STATUS_COLUMN = 17
@@ -88,7 +90,7 @@ listen stats
 """
 
 
-class HAProxy:
+class HAProxy(StartedProcess):
     """`haproxy -f haproxy.cfg -db` in `workdir`; its output goes to haproxy.log there."""
 
     def __init__(
@@ -161,10 +163,4 @@ class HAProxy:
             self._log = None
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def __enter__(self) -> HAProxy:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+        return output_so_far(self.log_path)

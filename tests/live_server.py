@@ -22,6 +22,8 @@ from typing import IO
 
 import httpx
 
+from tests.processes import StartedProcess, output_so_far
+
 CLI = [sys.executable, "-m", "orders_app"]
 
 
@@ -70,7 +72,7 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class LiveServer:
+class LiveServer(StartedProcess):
     """`orders-app serve` on a free port; stdout (the access log) and stderr go to files in `workdir`."""
 
     def __init__(
@@ -137,16 +139,10 @@ class LiveServer:
         self._files = []
 
     def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
+        return output_so_far(self.stdout_path)
 
     def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
-
-    def __enter__(self) -> LiveServer:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+        return output_so_far(self.stderr_path)
 
 
 async def stored_order_ids(db_url: str, owners: list[str]) -> list[str]:
