@@ -22,10 +22,10 @@ import pytest
 
 from tests.compose.compose_stack import ComposeError, ComposeStack, merge_artifact
 from tests.compose.conftest import LB_REPLICAS
+from tests.factories import item, order_body
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(900)]
 
-BUILD_SECONDS = 900
 READY_SECONDS = 180
 # HAProxy re-resolves `api` every second and needs two passed checks one second apart (haproxy.cfg).
 ROTATION_SECONDS = 60
@@ -34,7 +34,7 @@ LOAD_CLIENTS = 8
 # Under round robin each of the three replicas gets a third; far below that means one is left out.
 MIN_SHARE = 0.15
 
-ORDER = {"order": [{"product": "latte", "size": "small", "quantity": 2}]}
+ORDER = order_body(item("latte", quantity=2))
 FIGURES: dict[str, dict[str, Any]] = {}
 
 
@@ -138,7 +138,7 @@ def report_figures() -> Any:
 
 def test_every_replica_serves_through_the_one_port(lb_stack: ComposeStack) -> None:
     stack = lb_stack
-    stack.compose("build", timeout=BUILD_SECONDS)
+    stack.build()
     started = time.monotonic()
     stack.up("--detach", timeout=READY_SECONDS)
     replicas = stack.container_ids("api")

@@ -21,6 +21,7 @@ import pytest
 
 from orders_app.settings import Settings
 from tests.compose.compose_stack import ComposeError, ComposeStack, free_port, merge_artifact
+from tests.factories import item, order_body
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(900)]
 
@@ -28,14 +29,13 @@ pytestmark = [pytest.mark.compose, pytest.mark.timeout(900)]
 OUTAGE_ANSWER_SECONDS = 5.0
 # compose.yaml leaves READINESS_CACHE_SECONDS at its default: a ready answer may be that old.
 READINESS_CACHE_SECONDS = Settings().readiness_cache_seconds
-BUILD_SECONDS = 900
 HEALTHY_SECONDS = 180
 
 # The start-order test: how long the api runs before PostgreSQL even exists.
 API_HEAD_START_SECONDS = 20
 FIGURE_RUNS = 3
 
-ORDER = {"order": [{"product": "latte", "size": "small", "quantity": 2}]}
+ORDER = order_body(item("latte", quantity=2))
 TIMINGS: dict[str, dict[str, Any]] = {}
 
 
@@ -122,7 +122,7 @@ def report_timings() -> Any:
 def test_api_started_before_postgresql_becomes_ready_then_serves(stack: ComposeStack, token: str) -> None:
     assert stack.volumes() == [], "the project must start without data"
     started = time.monotonic()
-    stack.compose("build", timeout=BUILD_SECONDS)
+    stack.build()
     record(stack, "build", round(time.monotonic() - started, 1))
 
     # Only the api: no database container runs yet, let alone a ready one.
